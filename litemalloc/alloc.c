@@ -1,0 +1,185 @@
+/* The public allocation API and its fast paths.
+ *
+ * lm_malloc of a size up to 1 KiB: one TLS load, one table lookup for the
+ * class, pop the head of the class's page free list; one unlikely branch to
+ * heap_malloc_slow when that list is empty.  No lock, no atomic.
+ *
+ * lm_free: find the page from the address (segment map byte, slice map
+ * entry), then three checks that are never compiled out, all before any
+ * store: the page is owned by this thread's heap (else the slow path sorts
+ * out full pages, remote frees, large objects and foreign pointers), the
+ * pointer is a block start inside the page, and the block is not already
+ * free (its tag).  Then push it on the page's free list.
+ */
+#include <string.h>
+
+#include "internal.h"
+
+#define ENOMEM_ 12
+#define EINVAL_ 22
+
+/* Pops a block of class c from heap h, or takes the slow path. */
+static inline void *heap_pop(lm_heap_t *h, size_t size, unsigned c) {
+  lm_page_t *page = h->pages[c];
+  lm_block_t *b = page->free;
+  if (LM_UNLIKELY(b == NULL)) return heap_malloc_slow(h, size, c);
+  page->free = b->next;
+  page->used++;
+  b->tag = 0;
+  lm_stat_add(h->allocs[c], 1);
+  return b;
+}
+
+/* Sizes above LM_DIRECT_MAX: medium classes, large objects, impossible sizes. */
+static LM_NOINLINE void *malloc_big(lm_heap_t *h, size_t size) {
+  if (size <= LM_SMALL_MAX) return heap_pop(h, size, sizeclass_of_medium(size));
+  if (size > PTRDIFF_MAX) { error_set_errno(ENOMEM_); return NULL; }
+  return large_alloc(h, size, 0, false);
+}
+
+void *lm_malloc(size_t size) {
+  lm_heap_t *h = lm_tls_heap;
+  if (LM_LIKELY(size <= LM_DIRECT_MAX)) return heap_pop(h, size, lm_class_direct[(size + 15) >> 4]);
+  return malloc_big(h, size);
+}
+
+/* free of NULL (nothing to do) or of a pointer outside our segments. */
+static LM_COLD void free_not_ours(void *p) {
+  if (p) error_fatal("invalid pointer (not allocated by litemalloc):", p);
+}
+
+static LM_COLD void free_bad_block(void *p, bool twice) {
+  if (twice) error_fatal("double free of", p);
+  error_fatal("invalid pointer (not a block start, or not allocated by litemalloc):", p);
+}
+
+void lm_free(void *p) {
+  lm_page_t *page = page_lookup(p);
+  if (LM_UNLIKELY(page == NULL)) { free_not_ours(p); return; }
+  lm_heap_t *h = lm_tls_heap;
+  if (LM_UNLIKELY(atomic_load_explicit(&page->owner, memory_order_relaxed) != (uintptr_t)h)) {
+    heap_free_slow(h, page, p);
+    return;
+  }
+  uint64_t off = (uint64_t)((uint8_t *)p - page->start);
+  if (LM_UNLIKELY(off >= page->area || off * page->div_magic > page->div_magic - 1))
+    free_bad_block(p, false);
+  lm_block_t *b = p;
+  uintptr_t tag = block_tag(b);
+  if (LM_UNLIKELY(b->tag == tag)) free_bad_block(p, true);
+  b->next = page->free;
+  b->tag = tag;
+  page->free = b;
+  lm_stat_add(h->frees[page->cls], 1);
+  if (LM_UNLIKELY(--page->used == 0)) heap_page_empty(h, page);
+}
+
+void *lm_calloc(size_t n, size_t size) {
+  size_t total;
+  if (__builtin_mul_overflow(n, size, &total) || total > PTRDIFF_MAX) {
+    error_set_errno(ENOMEM_);
+    return NULL;
+  }
+  if (total > LM_SMALL_MAX) return large_alloc(lm_tls_heap, total, 0, true);
+  void *p = lm_malloc(total);
+  if (p) memset(p, 0, total);
+  return p;
+}
+
+/* The descriptor of an in-use block p, or an abort naming the fault; NULL
+ * when p is not in our memory at all (the caller decides). */
+static lm_page_t *block_page(const void *p) {
+  lm_page_t *page = page_lookup(p);
+  if (!page) return NULL;
+  uintptr_t owner = atomic_load_explicit(&page->owner, memory_order_relaxed);
+  uint64_t off = (uint64_t)((const uint8_t *)p - page->start);
+  if (owner == LM_OWNER_FREE || off >= page->area || !page_is_block_start(page, p))
+    free_bad_block((void *)p, false);
+  if (page->kind == LM_KIND_SMALL && ((const lm_block_t *)p)->tag == block_tag(p))
+    free_bad_block((void *)p, true);
+  return page;
+}
+
+static void *realloc_page(void *p, lm_page_t *page, size_t size) {
+  if (size > PTRDIFF_MAX) { error_set_errno(ENOMEM_); return NULL; }
+  size_t have = page->block_size;
+  if (page->kind == LM_KIND_SMALL) {
+    if (size <= have && (size >= have / 2 || have <= 64)) return p;
+  } else if (size > LM_SMALL_MAX) {
+    if (size <= have && size > have - LM_SLICE_SIZE) return p;
+    void *q = large_resize(lm_tls_heap, page, p, size);
+    if (q) return q;
+  }
+  void *q = lm_malloc(size);
+  if (!q) return NULL;
+  memcpy(q, p, size < have ? size : have);
+  lm_free(p);
+  return q;
+}
+
+void *lm_realloc(void *p, size_t size) {
+  if (p == NULL) return lm_malloc(size);
+  if (size == 0) { lm_free(p); return NULL; }
+  lm_page_t *page = block_page(p);
+  if (!page) { free_not_ours(p); return NULL; }
+  return realloc_page(p, page, size);
+}
+
+void *lm_aligned_alloc(size_t align, size_t size) {
+  if (align == 0 || (align & (align - 1)) != 0) { error_set_errno(EINVAL_); return NULL; }
+  if (align <= LM_MIN_ALIGN) return lm_malloc(size);
+  if (size > PTRDIFF_MAX) { error_set_errno(ENOMEM_); return NULL; }
+  lm_heap_t *h = lm_tls_heap;
+  if (align <= LM_SLICE_SIZE && size <= LM_SMALL_MAX) {
+    unsigned c = sizeclass_aligned(size, align);
+    if (c < LM_CLASSES) return heap_pop(h, size, c);
+  }
+  return large_alloc(h, size, align, false);
+}
+
+void *lm_memalign(size_t align, size_t size) { return lm_aligned_alloc(align, size); }
+
+int lm_posix_memalign(void **out, size_t align, size_t size) {
+  if (align < sizeof(void *) || (align & (align - 1)) != 0) return EINVAL_;
+  void *p = lm_aligned_alloc(align, size);
+  if (!p) return ENOMEM_;
+  *out = p;
+  return 0;
+}
+
+size_t lm_usable_size(const void *p) {
+  if (!p) return 0;
+  lm_page_t *page = block_page(p);
+  if (!page) { free_not_ours((void *)p); return 0; }
+  return page->block_size;
+}
+
+int lm_owns(const void *p) {
+  lm_page_t *page = page_lookup(p);
+  return page && atomic_load_explicit(&page->owner, memory_order_relaxed) != LM_OWNER_FREE &&
+         (uint64_t)((const uint8_t *)p - page->start) < page->area;
+}
+
+void lm_free_or(void *p, void (*foreign_free)(void *)) {
+  if (p && foreign_free && !page_lookup(p)) foreign_free(p);
+  else lm_free(p);
+}
+
+void *lm_realloc_or(void *p, size_t size, void *(*foreign_realloc)(void *, size_t)) {
+  if (p && foreign_realloc && !page_lookup(p)) return foreign_realloc(p, size);
+  return lm_realloc(p, size);
+}
+
+size_t lm_usable_size_or(const void *p, size_t (*foreign_usable)(void *)) {
+  if (p && !page_lookup(p)) return foreign_usable ? foreign_usable((void *)p) : 0;
+  return lm_usable_size(p);
+}
+
+void lm_trim(void) {
+  lm_heap_t *h = lm_tls_heap;
+  if (h != &lm_heap_empty) {
+    heap_collect_remote(h);
+    heap_trim(h);
+  }
+  arena_purge(true);
+}

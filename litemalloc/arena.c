@@ -1,0 +1,406 @@
+/* The arena: address space, segments and free spans, behind one global lock.
+ *
+ * Address space comes from the OS in reservations of 1 GiB, doubling up to 64
+ * GiB, aligned to the 32 MiB segment size, so 4 GiB of live objects need a
+ * handful of mappings.  A new segment is cut from the current reservation; its
+ * 511 usable slices start as one free, clean span.  A span request takes the
+ * smallest free span that fits (bins by slice count, a bitmap of non-empty
+ * bins) and gives the rest back; a freed span merges with free neighbours.
+ *
+ * Purging.  A freed span is "dirty": its pages stay resident so that the next
+ * allocation does not pay page faults (about 2 us a page here).  Dirty spans
+ * are kept in a FIFO (by when they were filed, so a split remainder counts as
+ * new) and given back with MADV_DONTNEED when (a) they have been
+ * free longer than purge_delay_ms, checked whenever the lock is taken, or (b)
+ * the dirty total exceeds max(dirty_min, in-use / 8); (b) never purges the
+ * span just freed, so allocating and freeing one object in a loop does not
+ * thrash, while freeing everything leaves at most about dirty_min resident.
+ * lm_trim purges everything at once.
+ *
+ * The lock guards every field of `arena` and every free span; it is taken
+ * only on slow paths (a page or a large object), never by malloc or free of a
+ * small object.  Statistics fields are stored with relaxed atomics so that
+ * lm_stats can read them without the lock.
+ */
+#include "internal.h"
+
+#define REGION_MIN ((size_t)1 << 30)
+#define REGION_MAX ((size_t)64 << 30)
+#define BIN_WORDS (LM_SLICES / 64)
+
+uint8_t lm_segmap[LM_SEGMAP_SIZE];
+
+static struct {
+  lm_lock_t lock;
+  uint8_t *region_next;          /* next segment of the current reservation */
+  uint8_t *region_end;
+  size_t region_size;            /* size of the next reservation */
+  lm_page_t *bins[LM_SLICES];    /* free spans by slice count */
+  uint64_t bin_bits[BIN_WORDS];  /* bit n: bins[n] is not empty */
+  lm_page_t *dirty_head;         /* dirty free spans, oldest first */
+  lm_page_t *dirty_tail;
+  /* statistics (relaxed atomic stores; read without the lock) */
+  size_t in_use_bytes;           /* spans handed out */
+  size_t dirty_bytes;            /* free spans' resident part, at most */
+  size_t reserved_bytes;
+  size_t segment_bytes;          /* header slices of segments */
+  size_t huge_bytes;             /* huge mappings */
+  size_t purged_bytes;
+  size_t mmap_calls;
+} arena = {.region_size = REGION_MIN};
+
+#define STAT_SET(f, v) __atomic_store_n(&arena.f, (v), __ATOMIC_RELAXED)
+#define STAT_ADD(f, v) STAT_SET(f, arena.f + (v))
+#define STAT_GET(f) __atomic_load_n(&arena.f, __ATOMIC_RELAXED)
+
+/* ---- the lock: a futex mutex (0 free, 1 held, 2 held with waiters) ------ */
+
+void arena_lock(void) {
+  int c = 0;
+  if (atomic_compare_exchange_strong_explicit(&arena.lock.state, &c, 1, memory_order_acquire,
+                                              memory_order_relaxed))
+    return;
+  for (int spin = 0; spin < 64; spin++) {
+    __builtin_ia32_pause();
+    c = 0;
+    if (atomic_load_explicit(&arena.lock.state, memory_order_relaxed) == 0 &&
+        atomic_compare_exchange_weak_explicit(&arena.lock.state, &c, 1, memory_order_acquire,
+                                              memory_order_relaxed))
+      return;
+  }
+  while (atomic_exchange_explicit(&arena.lock.state, 2, memory_order_acquire) != 0)
+    os_futex_wait(&arena.lock.state, 2);
+}
+
+void arena_unlock(void) {
+  if (atomic_exchange_explicit(&arena.lock.state, 0, memory_order_release) == 2)
+    os_futex_wake(&arena.lock.state, 1);
+}
+
+void arena_after_fork_child(void) { atomic_store(&arena.lock.state, 0); }
+
+/* ---- free spans ---------------------------------------------------------- */
+
+static uint8_t *span_addr(const lm_page_t *d) {
+  return (uint8_t *)segment_of(d) + (size_t)d->slice_index * LM_SLICE_SIZE;
+}
+
+static void bin_insert(lm_page_t *d) {
+  size_t n = d->slice_count;
+  d->prev = NULL;
+  d->next = arena.bins[n];
+  if (d->next) d->next->prev = d;
+  arena.bins[n] = d;
+  arena.bin_bits[n / 64] |= 1ull << (n % 64);
+}
+
+static void bin_remove(lm_page_t *d) {
+  size_t n = d->slice_count;
+  if (d->prev) d->prev->next = d->next; else arena.bins[n] = d->next;
+  if (d->next) d->next->prev = d->prev;
+  if (!arena.bins[n]) arena.bin_bits[n / 64] &= ~(1ull << (n % 64));
+}
+
+static void dirty_append(lm_page_t *d) {
+  d->dnext = NULL;
+  d->dprev = arena.dirty_tail;
+  if (arena.dirty_tail) arena.dirty_tail->dnext = d; else arena.dirty_head = d;
+  arena.dirty_tail = d;
+}
+
+static void dirty_remove(lm_page_t *d) {
+  if (d->dprev) d->dprev->dnext = d->dnext; else arena.dirty_head = d->dnext;
+  if (d->dnext) d->dnext->dprev = d->dprev; else arena.dirty_tail = d->dprev;
+  d->dnext = d->dprev = NULL;
+}
+
+/* Takes a free span out of the bins and the dirty list. */
+static void span_unlink(lm_page_t *d) {
+  bin_remove(d);
+  if (d->dirty_slices) {
+    dirty_remove(d);
+    STAT_ADD(dirty_bytes, -(size_t)d->dirty_slices * LM_SLICE_SIZE);
+  }
+}
+
+/* Makes slices [first, first+count) of seg one free span and files it. */
+static lm_page_t *span_make_free(lm_segment_t *seg, size_t first, size_t count, size_t dirty,
+                                 uint64_t time) {
+  lm_page_t *d = &seg->pages[first];
+  d->kind = LM_KIND_FREE;
+  atomic_store_explicit(&d->owner, LM_OWNER_FREE, memory_order_relaxed);
+  d->slice_index = (uint16_t)first;
+  d->slice_count = (uint16_t)count;
+  d->dirty_slices = (uint16_t)dirty;
+  d->free_time = time;
+  d->area = 0;
+  seg->slice_page[first] = d;
+  seg->slice_page[first + count - 1] = d;
+  bin_insert(d);
+  if (dirty) {
+    dirty_append(d);
+    STAT_ADD(dirty_bytes, dirty * LM_SLICE_SIZE);
+  }
+  return d;
+}
+
+static void span_purge(lm_page_t *d) {
+  LM_INTERNAL_ASSERT(d->kind == LM_KIND_FREE && d->dirty_slices > 0);
+  size_t size = (size_t)d->slice_count * LM_SLICE_SIZE;
+  dirty_remove(d);
+  STAT_ADD(dirty_bytes, -(size_t)d->dirty_slices * LM_SLICE_SIZE);
+  STAT_ADD(purged_bytes, (size_t)d->dirty_slices * LM_SLICE_SIZE);
+  d->dirty_slices = 0;
+  os_purge(span_addr(d), size);
+}
+
+static void purge_expired(uint64_t now) {
+  while (arena.dirty_head && now - arena.dirty_head->free_time >= lm_options.purge_delay_ms)
+    span_purge(arena.dirty_head);
+}
+
+/* ---- segments ------------------------------------------------------------ */
+
+/* Reserves `size` bytes aligned to the segment size; NULL on failure. */
+static uint8_t *reserve_aligned(size_t size) {
+  void *p;
+  if (os_map(size + LM_SEGMENT_SIZE, &p) != 0) return NULL;
+  STAT_ADD(mmap_calls, 1);
+  uintptr_t start = ((uintptr_t)p + LM_SEGMENT_MASK) & ~(uintptr_t)LM_SEGMENT_MASK;
+  size_t head = start - (uintptr_t)p, tail = LM_SEGMENT_SIZE - head;
+  if (head) os_unmap(p, head);
+  if (tail) os_unmap((uint8_t *)start + size, tail);
+  return (uint8_t *)start;
+}
+
+static bool segment_new(void) {
+  if (arena.region_next == arena.region_end) {
+    uint8_t *r = NULL;
+    size_t size = arena.region_size;
+    while (size >= LM_SEGMENT_SIZE && !(r = reserve_aligned(size))) size /= 2;
+    if (!r) return false;
+    arena.region_next = r;
+    arena.region_end = r + size;
+    STAT_ADD(reserved_bytes, size);
+    if (arena.region_size < REGION_MAX) arena.region_size *= 2;
+  }
+  lm_segment_t *seg = (lm_segment_t *)arena.region_next;
+  arena.region_next += LM_SEGMENT_SIZE;
+  seg->kind = LM_KIND_SMALL;
+  STAT_ADD(segment_bytes, LM_SLICE_SIZE);
+  span_make_free(seg, 1, LM_SLICES - 1, 0, 0);
+  __atomic_store_n(&lm_segmap[(uintptr_t)seg >> LM_SEGMENT_SHIFT], 1, __ATOMIC_RELEASE);
+  return true;
+}
+
+lm_segment_t *arena_huge_map(size_t size) {
+  arena_lock();
+  lm_segment_t *seg = (lm_segment_t *)reserve_aligned(size);
+  if (seg) {
+    STAT_ADD(huge_bytes, size);
+    STAT_ADD(reserved_bytes, size);
+    seg->kind = LM_KIND_HUGE;
+    seg->mapping_size = size;
+    __atomic_store_n(&lm_segmap[(uintptr_t)seg >> LM_SEGMENT_SHIFT], 1, __ATOMIC_RELEASE);
+  }
+  arena_unlock();
+  return seg;
+}
+
+void arena_huge_unmap(lm_segment_t *seg) {
+  size_t size = seg->mapping_size;
+  arena_lock();
+  STAT_ADD(huge_bytes, -size);
+  STAT_ADD(reserved_bytes, -size);
+  __atomic_store_n(&lm_segmap[(uintptr_t)seg >> LM_SEGMENT_SHIFT], 0, __ATOMIC_RELEASE);
+  arena_unlock();
+  os_unmap(seg, size);
+}
+
+lm_segment_t *arena_huge_remap(lm_segment_t *seg, size_t size) {
+  size_t old = seg->mapping_size;
+  void *out;
+  lm_segment_t *to = seg;
+  if (os_remap(seg, old, size, NULL, &out) != 0) {
+    /* Cannot resize in place: move the pages (no copy) to a fresh aligned
+     * reservation that mremap replaces. */
+    arena_lock();
+    to = (lm_segment_t *)reserve_aligned(size);
+    arena_unlock();
+    if (!to) return NULL;
+    if (os_remap(seg, old, size, to, &out) != 0) {
+      os_unmap(to, size);
+      return NULL;
+    }
+  }
+  arena_lock();
+  STAT_ADD(huge_bytes, size - old);
+  STAT_ADD(reserved_bytes, size - old);
+  to->mapping_size = size;
+  if (to != seg) {
+    __atomic_store_n(&lm_segmap[(uintptr_t)seg >> LM_SEGMENT_SHIFT], 0, __ATOMIC_RELEASE);
+    __atomic_store_n(&lm_segmap[(uintptr_t)to >> LM_SEGMENT_SHIFT], 1, __ATOMIC_RELEASE);
+  }
+  arena_unlock();
+  return to;
+}
+
+/* ---- spans ---------------------------------------------------------------- */
+
+/* The smallest non-empty bin >= n, or 0. */
+static size_t bin_find(size_t n) {
+  size_t w = n / 64;
+  uint64_t bits = arena.bin_bits[w] & (~0ull << (n % 64));
+  while (!bits) {
+    if (++w == BIN_WORDS) return 0;
+    bits = arena.bin_bits[w];
+  }
+  return w * 64 + (size_t)__builtin_ctzll(bits);
+}
+
+/* Marks slices [first, first+n) of seg an in-use span headed by d. */
+static void span_claim(lm_segment_t *seg, lm_page_t *d, size_t first, size_t n) {
+  d->slice_index = (uint16_t)first;
+  d->slice_count = (uint16_t)n;
+  d->kind = LM_KIND_LARGE;
+  atomic_store_explicit(&d->owner, LM_OWNER_LARGE, memory_order_relaxed);
+  for (size_t i = first; i < first + n; i++) seg->slice_page[i] = d;
+  STAT_ADD(in_use_bytes, n * LM_SLICE_SIZE);
+}
+
+lm_page_t *arena_alloc_span(size_t n, bool *zeroed) {
+  LM_ASSERT(n >= 1 && n < LM_SLICES);
+  arena_lock();
+  if (arena.dirty_head) purge_expired(os_now_ms());
+  size_t b = bin_find(n);
+  if (!b) {
+    if (!segment_new()) { arena_unlock(); return NULL; }
+    b = bin_find(n);
+  }
+  lm_page_t *d = arena.bins[b];
+  lm_segment_t *seg = segment_of(d);
+  size_t first = d->slice_index, dirty = d->dirty_slices;
+  uint64_t time = d->free_time;
+  span_unlink(d);
+  if (b > n) span_make_free(seg, first + n, b - n, dirty < b - n ? dirty : b - n, time);
+  *zeroed = dirty == 0;
+  span_claim(seg, d, first, n);
+  arena_unlock();
+  return d;
+}
+
+/* Frees [first, first+count) of seg (dirty), merging with free neighbours.
+ * Returns the resulting free span.  Lock held. */
+static lm_page_t *span_release(lm_segment_t *seg, size_t first, size_t count, uint64_t now) {
+  size_t dirty = count;
+  if (first > 1) {
+    lm_page_t *l = seg->slice_page[first - 1];
+    if (l && l->kind == LM_KIND_FREE) {
+      span_unlink(l);
+      first = l->slice_index;
+      count += l->slice_count;
+      dirty += l->dirty_slices;
+    }
+  }
+  if (first + count < LM_SLICES) {
+    lm_page_t *r = seg->slice_page[first + count];
+    if (r && r->kind == LM_KIND_FREE) {
+      span_unlink(r);
+      count += r->slice_count;
+      dirty += r->dirty_slices;
+    }
+  }
+  return span_make_free(seg, first, count, dirty, now);
+}
+
+void arena_free_span(lm_page_t *page) {
+  lm_segment_t *seg = segment_of(page);
+  arena_lock();
+  uint64_t now = os_now_ms();
+  STAT_ADD(in_use_bytes, -(size_t)page->slice_count * LM_SLICE_SIZE);
+  page->kind = LM_KIND_FREE;
+  atomic_store_explicit(&page->owner, LM_OWNER_FREE, memory_order_relaxed);
+  lm_page_t *d = span_release(seg, page->slice_index, page->slice_count, now);
+  purge_expired(now);
+  size_t budget = STAT_GET(in_use_bytes) / 8;
+  if (budget < lm_options.dirty_min) budget = lm_options.dirty_min;
+  while (arena.dirty_bytes > budget && arena.dirty_head && arena.dirty_head != d)
+    span_purge(arena.dirty_head);
+  arena_unlock();
+}
+
+bool arena_resize_span(lm_page_t *page, size_t n) {
+  lm_segment_t *seg = segment_of(page);
+  size_t first = page->slice_index, count = page->slice_count;
+  if (n == count) return true;
+  bool ok = false;
+  arena_lock();
+  if (n < count) {
+    STAT_ADD(in_use_bytes, -(count - n) * LM_SLICE_SIZE);
+    page->slice_count = (uint16_t)n;
+    span_release(seg, first + n, count - n, os_now_ms());
+    ok = true;
+  } else if (first + n <= LM_SLICES && first + count < LM_SLICES) {
+    lm_page_t *r = seg->slice_page[first + count];
+    if (r && r->kind == LM_KIND_FREE && count + r->slice_count >= n) {
+      size_t rcount = r->slice_count, rdirty = r->dirty_slices;
+      uint64_t time = r->free_time;
+      span_unlink(r);
+      size_t extra = n - count, left = rcount - extra;
+      if (left) span_make_free(seg, first + n, left, rdirty < left ? rdirty : left, time);
+      if (rdirty) page->zeroed = 0;
+      page->slice_count = (uint16_t)n;
+      for (size_t i = first + count; i < first + n; i++) seg->slice_page[i] = page;
+      STAT_ADD(in_use_bytes, extra * LM_SLICE_SIZE);
+      ok = true;
+    }
+  }
+  arena_unlock();
+  return ok;
+}
+
+void arena_purge(bool force) {
+  arena_lock();
+  if (force) {
+    while (arena.dirty_head) span_purge(arena.dirty_head);
+  } else if (arena.dirty_head) {
+    purge_expired(os_now_ms());
+  }
+  arena_unlock();
+}
+
+void arena_stats(lm_stats_t *out) {
+  out->committed_bytes = STAT_GET(in_use_bytes) + STAT_GET(dirty_bytes) +
+                         STAT_GET(segment_bytes) + STAT_GET(huge_bytes);
+  out->reserved_bytes = STAT_GET(reserved_bytes);
+  out->purged_bytes = STAT_GET(purged_bytes);
+  out->mmap_calls = STAT_GET(mmap_calls);
+}
+
+/* Checks the bins, the bitmap and the dirty list against each other and the
+ * slice maps.  Takes the lock; aborts on a violation. */
+bool arena_validate(void) {
+  arena_lock();
+  size_t dirty = 0;
+  for (size_t n = 1; n < LM_SLICES; n++) {
+    bool bit = (arena.bin_bits[n / 64] >> (n % 64)) & 1;
+    LM_CHECK(bit == (arena.bins[n] != NULL));
+    for (lm_page_t *d = arena.bins[n]; d; d = d->next) {
+      lm_segment_t *seg = segment_of(d);
+      LM_CHECK(d->kind == LM_KIND_FREE && d->slice_count == n);
+      LM_CHECK(atomic_load(&d->owner) == LM_OWNER_FREE);
+      LM_CHECK(seg->slice_page[d->slice_index] == d);
+      LM_CHECK(seg->slice_page[d->slice_index + n - 1] == d);
+      LM_CHECK(d->dirty_slices <= n);
+      dirty += d->dirty_slices;
+    }
+  }
+  size_t listed = 0;
+  for (lm_page_t *d = arena.dirty_head; d; d = d->dnext) {
+    LM_CHECK(d->dirty_slices > 0);
+    listed += d->dirty_slices;
+  }
+  LM_CHECK(listed == dirty && dirty * LM_SLICE_SIZE == arena.dirty_bytes);
+  arena_unlock();
+  return true;
+}

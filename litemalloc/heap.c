@@ -1,0 +1,292 @@
+/* Per-thread heaps and the slow paths of malloc and free.
+ *
+ * Each thread reaches its heap through one initial-exec TLS pointer that
+ * starts at lm_heap_empty, a static heap whose every class queue is the empty
+ * page, so the fast path's first allocation simply fails into
+ * heap_malloc_slow, which makes or adopts a real heap: no "initialised?" test.
+ *
+ * A heap keeps, per size class, a queue of its pages that have free blocks;
+ * the head is where malloc pops.  A page with nothing left is taken out of the
+ * queue and flagged full in its owner word, so a free into it takes the slow
+ * path, which puts it back.  A page whose last block comes back is returned to
+ * the arena unless it is the only page of its class (hysteresis for a loop
+ * that allocates and frees one object).
+ *
+ * Frees by other threads.  A thread that frees a block of a page it does not
+ * own pushes the block onto the owner heap's `remote` stack with one CAS (no
+ * lock); the owner takes the whole stack with one exchange at its next slow
+ * path and frees the blocks locally.  There is no ABA problem: the stack is
+ * only ever pushed to and emptied whole.
+ *
+ * Thread exit.  A pthread key destructor (looked up weakly, so the core needs
+ * no pthreads) collects the heap's remote frees, returns its empty pages and
+ * puts the heap on the abandoned list; the next new thread adopts it with its
+ * pages and statistics.  Heaps are never freed, so a stale heap pointer in a
+ * page (read by a remote free) always points at a valid heap, and the number
+ * of heaps is bounded by the most threads alive at once.
+ */
+#include "internal.h"
+
+lm_page_t lm_page_empty;
+lm_heap_t lm_heap_empty = {.pages = {[0 ... LM_CLASSES - 1] = &lm_page_empty}};
+__thread lm_heap_t *lm_tls_heap __attribute__((tls_model("initial-exec"))) = &lm_heap_empty;
+_Atomic int64_t lm_live_sum;
+_Atomic int64_t lm_live_peak;
+
+/* Under the arena lock. */
+static lm_heap_t *heaps_all;         /* every heap, newest first; never shrinks */
+static lm_heap_t *heaps_abandoned;   /* heaps without a thread */
+static size_t heaps_made, heaps_active;
+static uint8_t *meta_next, *meta_end; /* bump area for heap structs */
+
+#define META_CHUNK ((size_t)256 * 1024)
+
+/* ---- class queues ------------------------------------------------------- */
+
+static bool queue_empty(const lm_heap_t *h, unsigned c) { return h->pages[c] == &lm_page_empty; }
+
+static void queue_push_front(lm_heap_t *h, unsigned c, lm_page_t *p) {
+  p->prev = NULL;
+  if (queue_empty(h, c)) { p->next = NULL; h->tails[c] = p; }
+  else { p->next = h->pages[c]; p->next->prev = p; }
+  h->pages[c] = p;
+}
+
+static void queue_push_back(lm_heap_t *h, unsigned c, lm_page_t *p) {
+  if (queue_empty(h, c)) { queue_push_front(h, c, p); return; }
+  p->next = NULL;
+  p->prev = h->tails[c];
+  h->tails[c]->next = p;
+  h->tails[c] = p;
+}
+
+static void queue_remove(lm_heap_t *h, unsigned c, lm_page_t *p) {
+  if (p->prev) p->prev->next = p->next; else h->pages[c] = p->next ? p->next : &lm_page_empty;
+  if (p->next) p->next->prev = p->prev; else h->tails[c] = p->prev;
+  p->next = p->prev = NULL;
+}
+
+/* ---- statistics publishing ------------------------------------------------ */
+
+void heap_publish_bytes(int64_t delta) {
+  int64_t sum = atomic_fetch_add_explicit(&lm_live_sum, delta, memory_order_relaxed) + delta;
+  int64_t peak = atomic_load_explicit(&lm_live_peak, memory_order_relaxed);
+  while (sum > peak && !atomic_compare_exchange_weak_explicit(&lm_live_peak, &peak, sum,
+                                                              memory_order_relaxed,
+                                                              memory_order_relaxed)) {
+  }
+}
+
+void heap_publish(lm_heap_t *h, unsigned c) {
+  uint64_t live = h->allocs[c] - h->frees[c];
+  int64_t delta = (int64_t)(live - h->published[c]);
+  if (delta == 0) return;
+  h->published[c] = live;
+  heap_publish_bytes(delta * (int64_t)sizeclass_block_size(c));
+}
+
+/* ---- heaps: make, adopt, abandon ------------------------------------------ */
+
+extern int pthread_setspecific(unsigned key, const void *value) __attribute__((weak));
+LM_HIDDEN extern unsigned lm_heap_key;
+LM_HIDDEN extern bool lm_heap_key_ok;
+
+static lm_heap_t *heap_new_locked(void) {
+  size_t size = (sizeof(lm_heap_t) + 63) & ~(size_t)63;
+  if (meta_next + size > meta_end) {
+    void *p;
+    if (os_map(META_CHUNK, &p) != 0) return NULL;
+    meta_next = p;
+    meta_end = meta_next + META_CHUNK;
+  }
+  lm_heap_t *h = (lm_heap_t *)meta_next;
+  meta_next += size;
+  for (unsigned c = 0; c < LM_CLASSES; c++) h->pages[c] = &lm_page_empty;
+  h->next_all = heaps_all;
+  __atomic_store_n(&heaps_all, h, __ATOMIC_RELEASE);
+  heaps_made++;
+  return h;
+}
+
+lm_heap_t *heap_get(void) {
+  lm_heap_t *h = lm_tls_heap;
+  if (LM_LIKELY(h != &lm_heap_empty)) return h;
+  init_process();
+  arena_lock();
+  h = heaps_abandoned;
+  if (h) heaps_abandoned = h->next_abandoned;
+  else h = heap_new_locked();
+  if (h) {
+    h->active = true;
+    h->next_abandoned = NULL;
+    heaps_active++;
+  }
+  arena_unlock();
+  if (!h) return NULL;
+  lm_tls_heap = h;
+  /* After the TLS pointer is set: setspecific may itself allocate. */
+  if (lm_heap_key_ok && pthread_setspecific) pthread_setspecific(lm_heap_key, h);
+  return h;
+}
+
+void heap_abandon(lm_heap_t *h) {
+  if (h == &lm_heap_empty) return;
+  heap_collect_remote(h);
+  heap_trim(h);
+  for (unsigned c = 0; c < LM_CLASSES; c++) heap_publish(h, c);
+  lm_tls_heap = &lm_heap_empty;
+  arena_lock();
+  h->active = false;
+  h->next_abandoned = heaps_abandoned;
+  heaps_abandoned = h;
+  heaps_active--;
+  arena_unlock();
+}
+
+lm_heap_t *heap_all(void) { return __atomic_load_n(&heaps_all, __ATOMIC_ACQUIRE); }
+
+size_t heap_counts(size_t *made) {
+  *made = __atomic_load_n(&heaps_made, __ATOMIC_RELAXED);
+  return __atomic_load_n(&heaps_active, __ATOMIC_RELAXED);
+}
+
+/* ---- pages of a heap ------------------------------------------------------ */
+
+/* The page's last block came back: return it to the arena unless it is the
+ * only page of its class. */
+void heap_page_empty(lm_heap_t *h, lm_page_t *page) {
+  unsigned c = page->cls;
+  if (h->pages[c] == page && h->tails[c] == page) return;
+  queue_remove(h, c, page);
+  heap_publish(h, c);
+  arena_free_span(page);
+}
+
+/* Frees block b of page (owned by h) on h's behalf; the block's checks are done. */
+static void heap_free_block(lm_heap_t *h, lm_page_t *page, lm_block_t *b) {
+  b->next = page->free;
+  b->tag = block_tag(b);
+  page->free = b;
+  if (atomic_load_explicit(&page->owner, memory_order_relaxed) & LM_OWNER_FULL) {
+    atomic_store_explicit(&page->owner, (uintptr_t)h, memory_order_relaxed);
+    queue_push_back(h, page->cls, page);
+  }
+  if (--page->used == 0) heap_page_empty(h, page);
+}
+
+void heap_collect_remote(lm_heap_t *h) {
+  lm_block_t *b = atomic_exchange_explicit(&h->remote, NULL, memory_order_acquire);
+  while (b) {
+    lm_block_t *next = b->next;
+    lm_page_t *page = page_lookup(b);
+    LM_ASSERT(page && (atomic_load(&page->owner) & ~LM_OWNER_FULL) == (uintptr_t)h);
+    heap_free_block(h, page, b);
+    b = next;
+  }
+}
+
+void heap_trim(lm_heap_t *h) {
+  for (unsigned c = 0; c < LM_CLASSES; c++) {
+    lm_page_t *page = queue_empty(h, c) ? NULL : h->pages[c];
+    while (page) {
+      lm_page_t *next = page->next;
+      if (page->used == 0) {
+        queue_remove(h, c, page);
+        arena_free_span(page);
+      }
+      page = next;
+    }
+    heap_publish(h, c);
+  }
+}
+
+static lm_page_t *heap_page_new(lm_heap_t *h, unsigned c) {
+  bool zeroed;
+  lm_page_t *page = arena_alloc_span(sizeclass_slices(c), &zeroed);
+  if (!page) return NULL;
+  page_init(page, h, c);
+  queue_push_front(h, c, page);
+  return page;
+}
+
+bool heap_validate(const lm_heap_t *h) {
+  for (unsigned c = 0; c < LM_CLASSES; c++) {
+    if (h->pages[c] == &lm_page_empty) continue;
+    const lm_page_t *prev = NULL;
+    for (const lm_page_t *p = h->pages[c]; p; prev = p, p = p->next) {
+      LM_CHECK(atomic_load(&p->owner) == (uintptr_t)h && p->cls == c && p->prev == prev);
+      page_validate(p);
+    }
+    LM_CHECK(h->tails[c] == prev);
+  }
+  return true;
+}
+
+/* ---- slow paths ------------------------------------------------------------- */
+
+void *heap_malloc_slow(lm_heap_t *h, size_t size, unsigned c) {
+  (void)size;
+  if (h == &lm_heap_empty) {
+    h = heap_get();
+    if (!h) { error_set_errno(12 /* ENOMEM */); return NULL; }
+  }
+  if (atomic_load_explicit(&h->remote, memory_order_relaxed)) heap_collect_remote(h);
+  lm_page_t *page = h->pages[c];
+  while (page != &lm_page_empty && !page->free && !page_extend(page)) {
+    queue_remove(h, c, page);
+    atomic_store_explicit(&page->owner, (uintptr_t)h | LM_OWNER_FULL, memory_order_relaxed);
+    page = h->pages[c];
+  }
+  if (page == &lm_page_empty) {
+    page = heap_page_new(h, c);
+    if (!page) { error_set_errno(12); return NULL; }
+    page_extend(page);
+  }
+#if LM_DEBUG >= 3
+  heap_validate(h);
+  arena_validate();
+#endif
+  lm_block_t *b = page->free;
+  page->free = b->next;
+  page->used++;
+  b->tag = 0;
+  lm_stat_add(h->allocs[c], 1);
+  heap_publish(h, c);
+  return b;
+}
+
+/* Abort with the right name for a pointer found in a page it is not a block
+ * of, or in a free span. */
+static LM_COLD void bad_pointer(const lm_page_t *page, const void *p) {
+  if (page && page->kind == LM_KIND_FREE && ((uintptr_t)p & (LM_SLICE_SIZE - 1)) == 0)
+    error_fatal("double free (large object already freed) of", p);
+  error_fatal("invalid pointer (not a block start, or not allocated by litemalloc):", p);
+}
+
+void heap_free_slow(lm_heap_t *h, lm_page_t *page, void *p) {
+  uintptr_t owner = atomic_load_explicit(&page->owner, memory_order_acquire);
+  if (owner == LM_OWNER_LARGE) { large_free(h, page, p); return; }
+  if (owner == LM_OWNER_FREE || page->kind != LM_KIND_SMALL) bad_pointer(page, p);
+  uint64_t off = (uint64_t)((uint8_t *)p - page->start);
+  if (off >= page->area || !page_is_block_start(page, p)) bad_pointer(page, p);
+  lm_block_t *b = p;
+  if (b->tag == block_tag(b)) error_fatal("double free of", p);
+  lm_heap_t *owner_heap = (lm_heap_t *)(owner & ~LM_OWNER_FULL);
+  if (owner_heap == h) {   /* our own page, flagged full */
+    lm_stat_add(h->frees[page->cls], 1);
+    heap_free_block(h, page, b);
+    return;
+  }
+  /* A remote free: tag it, then publish it to the owner. */
+  b->tag = block_tag(b);
+  lm_block_t *head = atomic_load_explicit(&owner_heap->remote, memory_order_relaxed);
+  do {
+    b->next = head;
+  } while (!atomic_compare_exchange_weak_explicit(&owner_heap->remote, &head, b,
+                                                  memory_order_release, memory_order_relaxed));
+  if (h == &lm_heap_empty && !(h = heap_get())) return;   /* counted nowhere: no memory */
+  unsigned c = page->cls;
+  lm_stat_add(h->frees[c], 1);
+  lm_stat_add(h->remote_frees, 1);
+  if ((h->remote_frees & 63) == 0) heap_publish(h, c);
+}

@@ -1,0 +1,353 @@
+/* litemalloc internals: the shared types, their invariants, and the prototypes
+ * of every internal function grouped by the file that defines them, so this
+ * header reads as the table of contents of the core.
+ *
+ * Layers, top to bottom (each file calls only the ones below it):
+ *   alloc.c     public API; the inline fast paths of malloc and free
+ *   heap.c      per-thread heaps: refill, remote frees, thread exit, reuse
+ *   page.c      one page (a span of slices cut into blocks of one size class)
+ *   large.c     objects above the largest class: spans and huge mappings
+ *   arena.c     segments, free spans, coalescing, purging; the global lock
+ *   sizeclass.c the size classes
+ *   stats.c     merging per-thread counters; text and JSON
+ *   init.c      process-wide start-up, options, fork and exit hooks
+ *   error.c     the one-line fatal messages and debug assertions
+ *   os.c        the only file that makes system calls
+ *
+ * Memory layout.  Address space is reserved from the OS in regions of 1 GiB
+ * and up, cut into 32 MiB segments aligned to 32 MiB.  A segment's first 64
+ * KiB slice holds its header (below); the other 511 slices are handed out in
+ * runs ("spans").  A span is either free, a small page (blocks of one class),
+ * or one large object.  Objects too big for a segment get a "huge" segment of
+ * their own mapping.  Metadata is never inside a block, so a block has no
+ * header: from any address, the segment is `p & ~(32 MiB - 1)` and the page
+ * descriptor is `segment->slice_page[slice of p]`.
+ */
+#ifndef LITEMALLOC_INTERNAL_H
+#define LITEMALLOC_INTERNAL_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "litemalloc/litemalloc.h"
+
+#ifndef LM_DEBUG
+#define LM_DEBUG 0   /* 0 release, 1 asserts, 2 internal asserts + fills, 3 validators */
+#endif
+
+#define LM_HIDDEN __attribute__((visibility("hidden")))
+#define LM_NOINLINE __attribute__((noinline))
+#define LM_COLD __attribute__((cold, noinline))
+#define LM_LIKELY(x) __builtin_expect(!!(x), 1)
+#define LM_UNLIKELY(x) __builtin_expect(!!(x), 0)
+
+/* ---- geometry ---------------------------------------------------------- */
+
+#define LM_SEGMENT_SHIFT 25                          /* 32 MiB segments */
+#define LM_SEGMENT_SIZE ((size_t)1 << LM_SEGMENT_SHIFT)
+#define LM_SEGMENT_MASK (LM_SEGMENT_SIZE - 1)
+#define LM_SLICE_SHIFT 16                            /* 64 KiB slices */
+#define LM_SLICE_SIZE ((size_t)1 << LM_SLICE_SHIFT)
+#define LM_SLICES (LM_SEGMENT_SIZE / LM_SLICE_SIZE)  /* 512, slice 0 = header */
+#define LM_OS_PAGE 4096
+#define LM_ADDRESS_BITS 47                           /* x86_64 user space */
+#define LM_SEGMAP_SIZE ((size_t)1 << (LM_ADDRESS_BITS - LM_SEGMENT_SHIFT))
+
+#define LM_CLASSES 88                        /* 16 B .. 128 KiB */
+#define LM_SMALL_MAX ((size_t)128 * 1024)    /* largest size-classed object */
+#define LM_DIRECT_MAX 1024                   /* sizes with a direct table lookup */
+#define LM_LARGE_MAX ((LM_SLICES - 1) * LM_SLICE_SIZE)  /* fits in a segment */
+#define LM_MIN_ALIGN 16
+
+_Static_assert(LM_CLASSES <= LM_MAX_CLASSES, "public stats array too small");
+
+/* ---- blocks ------------------------------------------------------------ */
+
+/* A free block.  Every block is at least 16 bytes, so a free one holds its
+ * free-list link and a tag.  The tag is `address ^ lm_cookie` while the block
+ * is free and 0 while it is allocated (malloc clears it), so freeing a block
+ * whose tag already matches is a double free, detected with one load. */
+typedef struct lm_block_s {
+  struct lm_block_s *next;   /* next free block (page list or remote queue) */
+  uintptr_t tag;             /* address ^ lm_cookie while free, else 0 */
+} lm_block_t;
+
+/* ---- pages (span descriptors) ------------------------------------------ */
+
+typedef struct lm_heap_s lm_heap_t;
+
+/* What page->owner holds besides a heap pointer.  A heap pointer with the
+ * FULL bit set marks a page its heap took out of its queue because it had no
+ * free block; any value that is not exactly the freeing thread's heap sends
+ * lm_free to its slow path, so the fast path needs one comparison. */
+#define LM_OWNER_FULL ((uintptr_t)1)
+#define LM_OWNER_LARGE ((uintptr_t)0)    /* a large or huge object */
+#define LM_OWNER_FREE ((uintptr_t)2)     /* a free span (or a stale descriptor) */
+
+enum lm_page_kind { LM_KIND_SMALL = 0, LM_KIND_LARGE = 1, LM_KIND_HUGE = 2, LM_KIND_FREE = 3 };
+
+/* The descriptor of a span: of a small page, a large object or a free span.
+ * Descriptors live in the segment header, one per slice; a span uses the one
+ * of its first slice.
+ *
+ * Invariants of a small page (checked by page_validate):
+ *   used + length(free) + (capacity - reserved) == capacity
+ *   every block on `free` lies in [start, start + area), is a multiple of
+ *   block_size from start and carries its free tag; reserved <= capacity;
+ *   area == capacity * block_size and start + area <= the span's end.
+ * Only the owning thread touches free/used/reserved and the queue links; other
+ * threads read `owner` (atomically) and the immutable geometry fields. */
+typedef struct lm_page_s {
+  /* hot: read by the fast paths */
+  lm_block_t *free;          /* owner's free list */
+  uint32_t used;             /* blocks allocated or waiting in a remote queue */
+  uint32_t capacity;         /* blocks the span holds */
+  _Atomic uintptr_t owner;   /* heap, heap|FULL, LARGE or FREE (see above) */
+  uint8_t *start;            /* first block */
+  size_t area;               /* capacity * block_size: valid offsets from start */
+  uint64_t div_magic;        /* ~0 / block_size + 1: divisibility test */
+  size_t block_size;         /* bytes per block (large: usable bytes) */
+  uint8_t cls;               /* size class (small pages) */
+  uint8_t kind;              /* enum lm_page_kind */
+  uint8_t zeroed;            /* large: memory known to be zero */
+  uint8_t unused;
+  uint32_t reserved;         /* blocks threaded onto `free` so far (lazy) */
+  /* cold */
+  uint16_t slice_index;      /* first slice of the span in its segment */
+  uint16_t slice_count;      /* slices in the span */
+  uint16_t dirty_slices;     /* free span: slices that may be resident */
+  uint16_t pad;
+  struct lm_page_s *next;    /* heap class queue, or arena bin */
+  struct lm_page_s *prev;
+  struct lm_page_s *dnext;   /* arena dirty list (free spans, oldest first) */
+  struct lm_page_s *dprev;
+  uint64_t free_time;        /* free span: when it became dirty (ms) */
+} lm_page_t;
+
+/* A segment header.  Invariant: every slice of an in-use span maps to the
+ * span's descriptor; the first and last slice of a free span map to its
+ * descriptor; slice 0 maps to NULL.  The inner slices of a free span may map
+ * to any descriptor of the segment (stale ones), which is safe because lm_free
+ * checks that a pointer lies in [start, start + area) of the descriptor it
+ * finds; a descriptor that heads no in-use span has owner == LM_OWNER_FREE. */
+typedef struct lm_segment_s {
+  lm_page_t *slice_page[LM_SLICES];  /* slice -> descriptor of its span */
+  size_t kind;                       /* LM_KIND_SMALL (normal) or LM_KIND_HUGE */
+  size_t mapping_size;               /* huge: bytes mapped */
+  lm_page_t pages[LM_SLICES];        /* descriptors, indexed by first slice */
+} lm_segment_t;
+
+_Static_assert(sizeof(lm_segment_t) <= LM_SLICE_SIZE, "segment header must fit slice 0");
+
+/* ---- heaps ------------------------------------------------------------- */
+
+/* A thread's heap.  The owner thread alone reads and writes everything but
+ * `remote`, which other threads push freed blocks onto (lock-free) and the
+ * owner takes whole.  When a thread exits its heap is abandoned and the next
+ * new thread adopts it with all its pages, so heaps never outnumber the most
+ * threads alive at once.  Invariant: pages[c] is the head of the queue of
+ * class c's pages that are not full (or &lm_page_empty when there are none);
+ * every page in the queue has owner == this heap and cls == c. */
+struct lm_heap_s {
+  lm_page_t *pages[LM_CLASSES];   /* queue heads: the fast path's page */
+  lm_page_t *tails[LM_CLASSES];
+  uint64_t allocs[LM_CLASSES];    /* statistics, written only by the owner */
+  uint64_t frees[LM_CLASSES];
+  uint64_t published[LM_CLASSES]; /* live count last added to lm_live_sum */
+  uint64_t large_allocs, large_frees, large_alloc_bytes, large_free_bytes;
+  uint64_t remote_frees;
+  int64_t remote_pending;         /* bytes freed remotely, not yet published */
+  lm_heap_t *next_all;            /* every heap ever made */
+  lm_heap_t *next_abandoned;      /* abandoned heaps waiting to be adopted */
+  bool active;                    /* a thread owns it */
+  _Alignas(64) _Atomic(lm_block_t *) remote;  /* blocks freed by other threads */
+  char pad[56];
+};
+
+/* ---- the global lock (arena.c) ----------------------------------------- */
+
+typedef struct lm_lock_s { _Atomic int state; } lm_lock_t;  /* 0 free, 1 held, 2 contended */
+
+/* ---- options and process state (init.c) -------------------------------- */
+
+typedef struct lm_options_s {
+  uint64_t purge_delay_ms;   /* LITEMALLOC_PURGE_DELAY_MS: keep free spans this long */
+  size_t dirty_min;          /* LITEMALLOC_DIRTY_MB: cache at least this much dirty */
+  int show_stats;            /* LITEMALLOC_SHOW_STATS: 0 no, 1 text, 2 json */
+} lm_options_t;
+
+LM_HIDDEN extern lm_options_t lm_options;
+LM_HIDDEN extern uintptr_t lm_cookie;
+LM_HIDDEN extern uint8_t lm_segmap[LM_SEGMAP_SIZE];
+LM_HIDDEN extern lm_page_t lm_page_empty;
+LM_HIDDEN extern lm_heap_t lm_heap_empty;
+LM_HIDDEN extern __thread lm_heap_t *lm_tls_heap;
+LM_HIDDEN extern const uint8_t lm_class_direct[LM_DIRECT_MAX / 16 + 1];
+LM_HIDDEN extern _Atomic int64_t lm_live_sum;     /* published live bytes */
+LM_HIDDEN extern _Atomic int64_t lm_live_peak;
+
+/* ---- inline helpers ----------------------------------------------------- */
+
+static inline lm_segment_t *segment_of(const void *p) {
+  return (lm_segment_t *)((uintptr_t)p & ~(uintptr_t)LM_SEGMENT_MASK);
+}
+
+/* The descriptor of the span holding p, or NULL when p is not in a segment
+ * of ours (or in a header slice or a never-used slice). */
+static inline lm_page_t *page_lookup(const void *p) {
+  uintptr_t idx = (uintptr_t)p >> LM_SEGMENT_SHIFT;
+  if (LM_UNLIKELY(idx >= LM_SEGMAP_SIZE || lm_segmap[idx] == 0)) return NULL;
+  return segment_of(p)->slice_page[((uintptr_t)p >> LM_SLICE_SHIFT) & (LM_SLICES - 1)];
+}
+
+static inline uintptr_t block_tag(const void *b) { return (uintptr_t)b ^ lm_cookie; }
+
+/* p is a block start of page: off % block_size == 0 (Lemire's test, off < 2^32). */
+static inline bool page_is_block_start(const lm_page_t *page, const void *p) {
+  uint64_t off = (uint64_t)((const uint8_t *)p - page->start);
+  return off * page->div_magic <= page->div_magic - 1;
+}
+
+static inline uint64_t div_magic_for(size_t d) { return UINT64_MAX / d + 1; }
+
+/* Statistics counters: plain stores by their owner; readers use relaxed loads.
+ * Under ThreadSanitizer they become relaxed atomics so the benign race of a
+ * reader seeing a slightly old value is not reported. */
+#if defined(__SANITIZE_THREAD__)
+#define lm_stat_add(x, n) __atomic_fetch_add(&(x), (n), __ATOMIC_RELAXED)
+#else
+#define lm_stat_add(x, n) ((x) += (n))
+#endif
+#define lm_stat_read(x) __atomic_load_n(&(x), __ATOMIC_RELAXED)
+
+/* ---- error.c ------------------------------------------------------------ */
+
+/* Prints "litemalloc: <what> <p>" and aborts.  Never allocates. */
+LM_HIDDEN LM_COLD __attribute__((noreturn)) void error_fatal(const char *what, const void *p);
+LM_HIDDEN LM_COLD __attribute__((noreturn)) void error_assert(const char *expr, const char *file, int line);
+LM_HIDDEN void error_set_errno(int e);
+LM_HIDDEN void error_warn(const char *msg, const char *detail);
+/* Formats v as hex (0x...) into buf (>= 19 bytes); returns the length. */
+LM_HIDDEN size_t error_hex(char *buf, uintptr_t v);
+
+/* Validators check with LM_CHECK, which is on at every level: they are only
+ * called at LM_DEBUG 3 and by the white-box tests. */
+#define LM_CHECK(e) ((e) ? (void)0 : error_assert(#e, __FILE__, __LINE__))
+#if LM_DEBUG >= 1
+#define LM_ASSERT(e) ((e) ? (void)0 : error_assert(#e, __FILE__, __LINE__))
+#else
+#define LM_ASSERT(e) ((void)0)
+#endif
+#if LM_DEBUG >= 2
+#define LM_INTERNAL_ASSERT(e) LM_ASSERT(e)
+#else
+#define LM_INTERNAL_ASSERT(e) ((void)0)
+#endif
+
+/* ---- os.c --------------------------------------------------------------- */
+
+/* All return 0 or a positive errno; none touches errno.  Sizes and addresses
+ * are multiples of LM_OS_PAGE. */
+LM_HIDDEN int os_map(size_t size, void **out);                 /* anonymous, read/write, noreserve */
+LM_HIDDEN int os_unmap(void *p, size_t size);
+LM_HIDDEN int os_purge(void *p, size_t size);                  /* MADV_DONTNEED */
+LM_HIDDEN int os_remap(void *p, size_t old_size, size_t new_size, void *fixed, void **out);
+LM_HIDDEN void os_write(int fd, const void *buf, size_t len);
+LM_HIDDEN __attribute__((noreturn)) void os_abort(void);
+LM_HIDDEN uint64_t os_now_ms(void);
+LM_HIDDEN int os_open_read(const char *path);                 /* fd, or -errno */
+LM_HIDDEN long os_read(int fd, void *buf, size_t len);          /* bytes, 0 at end, or -errno */
+LM_HIDDEN void os_close(int fd);
+LM_HIDDEN void os_futex_wait(_Atomic int *addr, int val);
+LM_HIDDEN void os_futex_wake(_Atomic int *addr, int n);
+LM_HIDDEN uint64_t os_random(void);
+
+/* ---- sizeclass.c --------------------------------------------------------- */
+
+/* The class of a size in (LM_DIRECT_MAX, LM_SMALL_MAX]. */
+LM_HIDDEN unsigned sizeclass_of_medium(size_t size);
+static inline unsigned sizeclass_of(size_t size) {
+  return size <= LM_DIRECT_MAX ? lm_class_direct[(size + 15) >> 4] : sizeclass_of_medium(size);
+}
+LM_HIDDEN size_t sizeclass_block_size(unsigned cls);
+LM_HIDDEN unsigned sizeclass_slices(unsigned cls);     /* slices per page of the class */
+/* The smallest class whose block size is >= size and a multiple of align
+ * (align <= LM_SLICE_SIZE), or LM_CLASSES if none. */
+LM_HIDDEN unsigned sizeclass_aligned(size_t size, size_t align);
+
+/* ---- arena.c -------------------------------------------------------------- */
+
+LM_HIDDEN void arena_lock(void);
+LM_HIDDEN void arena_unlock(void);
+/* A span of n slices (1 <= n <= LM_SLICES-1); its descriptor's slice map is
+ * set and its owner is LM_OWNER_LARGE until the caller sets it.  Sets
+ * *zeroed when the span's memory is known to be zero.  NULL when out of memory. */
+LM_HIDDEN lm_page_t *arena_alloc_span(size_t n, bool *zeroed);
+/* Gives a span back: coalesces, caches it dirty, purges by policy. */
+LM_HIDDEN void arena_free_span(lm_page_t *page);
+/* Grows an in-use span in place to n slices if the slices after it are free;
+ * shrinks it when n is smaller.  Returns true on success. */
+LM_HIDDEN bool arena_resize_span(lm_page_t *page, size_t n);
+/* Purges every cached dirty span (force) or only those past the delay. */
+LM_HIDDEN void arena_purge(bool force);
+/* Huge segments: a mapping of `size` bytes (a multiple of the OS page)
+ * aligned to the segment size, registered in the segment map; resized in
+ * place or moved without copying (mremap); unmapped. */
+LM_HIDDEN lm_segment_t *arena_huge_map(size_t size);
+LM_HIDDEN lm_segment_t *arena_huge_remap(lm_segment_t *seg, size_t size);
+LM_HIDDEN void arena_huge_unmap(lm_segment_t *seg);
+LM_HIDDEN void arena_stats(lm_stats_t *out);
+LM_HIDDEN void arena_after_fork_child(void);
+LM_HIDDEN bool arena_validate(void);
+
+/* ---- page.c --------------------------------------------------------------- */
+
+/* Makes a fresh span a page of class cls owned by heap. */
+LM_HIDDEN void page_init(lm_page_t *page, lm_heap_t *heap, unsigned cls);
+/* Threads the next batch of never-used blocks onto the free list; false when
+ * the page has none left. */
+LM_HIDDEN bool page_extend(lm_page_t *page);
+/* Checks the page's invariants (see lm_page_t); aborts on a violation. */
+LM_HIDDEN bool page_validate(const lm_page_t *page);
+
+/* ---- large.c -------------------------------------------------------------- */
+
+LM_HIDDEN void *large_alloc(lm_heap_t *heap, size_t size, size_t align, bool zero);
+LM_HIDDEN void large_free(lm_heap_t *heap, lm_page_t *page, void *p);
+/* Resizes in place; returns p or NULL when it cannot. */
+LM_HIDDEN void *large_resize(lm_heap_t *heap, lm_page_t *page, void *p, size_t size);
+
+/* ---- heap.c --------------------------------------------------------------- */
+
+/* malloc's slow path: makes a heap for the thread if needed, collects remote
+ * frees, finds or makes a page with a free block and pops it. */
+LM_HIDDEN void *heap_malloc_slow(lm_heap_t *heap, size_t size, unsigned cls);
+/* A page's last block came back (local free): give the page back to the
+ * arena unless it is the only page of its class. */
+LM_HIDDEN LM_NOINLINE void heap_page_empty(lm_heap_t *heap, lm_page_t *page);
+/* free's slow path: full pages, remote frees, large objects, bad pointers. */
+LM_HIDDEN void heap_free_slow(lm_heap_t *heap, lm_page_t *page, void *p);
+/* The calling thread's heap, made or adopted if it has none. */
+LM_HIDDEN lm_heap_t *heap_get(void);
+/* Takes the remote queue and frees each block locally. */
+LM_HIDDEN void heap_collect_remote(lm_heap_t *heap);
+/* Gives back the empty pages of the heap. */
+LM_HIDDEN void heap_trim(lm_heap_t *heap);
+/* Publishes class cls's live-byte change to lm_live_sum and the peak. */
+LM_HIDDEN void heap_publish(lm_heap_t *heap, unsigned cls);
+LM_HIDDEN void heap_publish_bytes(int64_t delta);
+/* Thread exit: collect, trim, abandon for adoption. */
+LM_HIDDEN void heap_abandon(lm_heap_t *heap);
+/* Every heap ever made, for stats (read without the lock: heaps are never freed). */
+LM_HIDDEN lm_heap_t *heap_all(void);
+LM_HIDDEN size_t heap_counts(size_t *heaps);
+LM_HIDDEN bool heap_validate(const lm_heap_t *heap);
+
+/* ---- init.c --------------------------------------------------------------- */
+
+/* Process-wide start-up; idempotent and cheap once done. */
+LM_HIDDEN void init_process(void);
+
+#endif /* LITEMALLOC_INTERNAL_H */

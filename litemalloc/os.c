@@ -1,0 +1,141 @@
+/* The OS seam: the only file that makes system calls.
+ *
+ * Contract: every call is a raw x86_64 `syscall` instruction (no libc, no
+ * pthreads); addresses and sizes are multiples of the 4 KiB page; a call
+ * returns 0 or a positive errno and never touches the caller's errno.
+ * Mappings are anonymous, private, read/write and MAP_NORESERVE: the arena
+ * reserves large pieces of address space this way and never changes their
+ * protection (an mprotect or a partial munmap would split a mapping, and
+ * vm.max_map_count is only 65530), so memory is committed by touching it and
+ * given back with madvise(MADV_DONTNEED).
+ */
+#include "internal.h"
+
+#define SYS_read 0
+#define SYS_write 1
+#define SYS_open 2
+#define SYS_close 3
+#define SYS_mmap 9
+#define SYS_munmap 11
+#define SYS_rt_sigaction 13
+#define SYS_rt_sigprocmask 14
+#define SYS_mremap 25
+#define SYS_madvise 28
+#define SYS_getpid 39
+#define SYS_exit_group 231
+#define SYS_gettid 186
+#define SYS_futex 202
+#define SYS_clock_gettime 228
+#define SYS_tgkill 234
+#define SYS_getrandom 318
+
+#define PROT_READ 1
+#define PROT_WRITE 2
+#define MAP_PRIVATE 0x02
+#define MAP_FIXED 0x10
+#define MAP_ANONYMOUS 0x20
+#define MAP_NORESERVE 0x4000
+#define MREMAP_MAYMOVE 1
+#define MREMAP_FIXED 2
+#define MADV_DONTNEED 4
+#define FUTEX_WAIT_PRIVATE 128
+#define FUTEX_WAKE_PRIVATE 129
+#define SIGABRT 6
+#define CLOCK_MONOTONIC_COARSE 6
+#define O_RDONLY 0
+#define O_CLOEXEC 02000000
+
+static inline long sys6(long n, long a, long b, long c, long d, long e, long f) {
+  long ret;
+  register long r10 __asm__("r10") = d;
+  register long r8 __asm__("r8") = e;
+  register long r9 __asm__("r9") = f;
+  __asm__ volatile("syscall"
+                   : "=a"(ret)
+                   : "a"(n), "D"(a), "S"(b), "d"(c), "r"(r10), "r"(r8), "r"(r9)
+                   : "rcx", "r11", "memory");
+  return ret;
+}
+#define sys3(n, a, b, c) sys6((n), (long)(a), (long)(b), (long)(c), 0, 0, 0)
+
+/* Raw syscalls return -errno in [-4095, -1]. */
+static inline int sys_err(long r) { return (r < 0 && r > -4096) ? (int)-r : 0; }
+
+int os_map(size_t size, void **out) {
+  long r = sys6(SYS_mmap, 0, (long)size, PROT_READ | PROT_WRITE,
+                MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  int e = sys_err(r);
+  if (e == 0) *out = (void *)r;
+  return e;
+}
+
+int os_unmap(void *p, size_t size) { return sys_err(sys3(SYS_munmap, p, size, 0)); }
+
+int os_purge(void *p, size_t size) { return sys_err(sys3(SYS_madvise, p, size, MADV_DONTNEED)); }
+
+/* Moves or resizes a mapping; with fixed != NULL the result lands there. */
+int os_remap(void *p, size_t old_size, size_t new_size, void *fixed, void **out) {
+  long flags = fixed ? (MREMAP_MAYMOVE | MREMAP_FIXED) : 0;
+  long r = sys6(SYS_mremap, (long)p, (long)old_size, (long)new_size, flags, (long)fixed, 0);
+  int e = sys_err(r);
+  if (e == 0) *out = (void *)r;
+  return e;
+}
+
+void os_write(int fd, const void *buf, size_t len) {
+  const char *s = buf;
+  while (len > 0) {
+    long r = sys3(SYS_write, fd, s, len);
+    if (r == -4 /* EINTR */) continue;
+    if (r <= 0) return;
+    s += r;
+    len -= (size_t)r;
+  }
+}
+
+/* abort(3) without libc: unblock SIGABRT, raise it, and if a handler returned,
+ * restore the default action and raise it again. */
+void os_abort(void) {
+  unsigned long set = 1UL << (SIGABRT - 1);
+  sys6(SYS_rt_sigprocmask, 1 /* SIG_UNBLOCK */, (long)&set, 0, 8, 0, 0);
+  long pid = sys3(SYS_getpid, 0, 0, 0), tid = sys3(SYS_gettid, 0, 0, 0);
+  sys3(SYS_tgkill, pid, tid, SIGABRT);
+  struct { unsigned long handler, flags, restorer, mask; } dfl = {0, 0, 0, 0};
+  sys6(SYS_rt_sigaction, SIGABRT, (long)&dfl, 0, 8, 0, 0);
+  sys3(SYS_tgkill, pid, tid, SIGABRT);
+  for (;;) sys3(SYS_exit_group, 127, 0, 0);
+}
+
+uint64_t os_now_ms(void) {
+  struct { long sec, nsec; } ts = {0, 0};
+  sys3(SYS_clock_gettime, CLOCK_MONOTONIC_COARSE, &ts, 0);
+  return (uint64_t)ts.sec * 1000u + (uint64_t)ts.nsec / 1000000u;
+}
+
+int os_open_read(const char *path) { return (int)sys3(SYS_open, path, O_RDONLY | O_CLOEXEC, 0); }
+
+long os_read(int fd, void *buf, size_t len) {
+  long r;
+  do r = sys3(SYS_read, fd, buf, len); while (r == -4 /* EINTR */);
+  return r;
+}
+
+void os_close(int fd) { sys3(SYS_close, fd, 0, 0); }
+
+void os_futex_wait(_Atomic int *addr, int val) {
+  sys6(SYS_futex, (long)addr, FUTEX_WAIT_PRIVATE, val, 0, 0, 0);
+}
+
+void os_futex_wake(_Atomic int *addr, int n) {
+  sys6(SYS_futex, (long)addr, FUTEX_WAKE_PRIVATE, n, 0, 0, 0);
+}
+
+uint64_t os_random(void) {
+  uint64_t v = 0;
+  if (sys3(SYS_getrandom, &v, sizeof v, 1 /* GRND_NONBLOCK */) != (long)sizeof v) {
+    unsigned lo, hi;
+    __asm__ volatile("rdtsc" : "=a"(lo), "=d"(hi));
+    v = ((uint64_t)hi << 32 | lo) * 0x9E3779B97F4A7C15ull ^ (uintptr_t)&v;
+  }
+  return v;
+}

@@ -1,0 +1,79 @@
+/* Size classes.
+ *
+ * 88 classes from 16 B to 128 KiB: multiples of 16 up to 128, then eight
+ * classes per doubling (128 < s <= 256 in steps of 16, 256 < s <= 512 in
+ * steps of 32, ...).  Every block size is a multiple of 16, so every block is
+ * 16-byte aligned, and a size is rounded up by less than 12.5% once it is
+ * above 128 bytes (below, by less than 16 bytes).  Every power of two is a
+ * class, which lets aligned allocations use plain classes (see
+ * sizeclass_aligned).  A page of a class spans the number of 64 KiB slices
+ * that holds at least 8 blocks with the least tail waste.
+ */
+#include "internal.h"
+
+#define DIRECT_ENTRIES (LM_DIRECT_MAX / 16 + 1)
+
+/* Block size of class c, computed from the layout above. */
+static size_t class_size(unsigned c) {
+  if (c < 8) return 16u * (c + 1);
+  unsigned g = (c - 8) / 8, k = (c - 8) % 8;
+  return ((size_t)128 << g) + (size_t)(k + 1) * ((size_t)16 << g);
+}
+
+/* The class of s for 128 < s <= LM_SMALL_MAX. */
+static unsigned class_of_above128(size_t s) {
+  size_t s1 = s - 1;
+  unsigned b = 63u - (unsigned)__builtin_clzll(s1);   /* s1 >= 128, so b >= 7 */
+  return 8 + (b - 7) * 8 + (unsigned)((s1 >> (b - 3)) & 7);
+}
+
+/* (size + 15) / 16 -> class, for size <= LM_DIRECT_MAX (checked against the
+ * formula by sizeclass_validate). */
+const uint8_t lm_class_direct[DIRECT_ENTRIES] = {
+  0, 0, 1, 2, 3, 4, 5, 6, 7,                       /* 0..128 */
+  8, 9, 10, 11, 12, 13, 14, 15,                    /* 144..256 */
+  16, 16, 17, 17, 18, 18, 19, 19,                  /* 272..512: step 32 */
+  20, 20, 21, 21, 22, 22, 23, 23,
+  24, 24, 24, 24, 25, 25, 25, 25,                  /* 528..1024: step 64 */
+  26, 26, 26, 26, 27, 27, 27, 27,
+  28, 28, 28, 28, 29, 29, 29, 29,
+  30, 30, 30, 30, 31, 31, 31, 31,
+};
+
+unsigned sizeclass_of_medium(size_t size) { return class_of_above128(size); }
+
+size_t sizeclass_block_size(unsigned cls) { return class_size(cls); }
+
+unsigned sizeclass_slices(unsigned cls) {
+  size_t bs = class_size(cls);
+  size_t min = (8 * bs + LM_SLICE_SIZE - 1) / LM_SLICE_SIZE;
+  if (min < 1) min = 1;
+  size_t best = min;
+  size_t best_waste_ppm = SIZE_MAX;
+  for (size_t n = min; n <= 2 * min; n++) {
+    size_t span = n * LM_SLICE_SIZE;
+    size_t waste_ppm = (span % bs) * 1000000 / span;
+    if (waste_ppm < best_waste_ppm) { best = n; best_waste_ppm = waste_ppm; }
+  }
+  return (unsigned)best;
+}
+
+unsigned sizeclass_aligned(size_t size, size_t align) {
+  if (size < 1) size = 1;
+  for (unsigned c = size <= LM_SMALL_MAX ? sizeclass_of(size) : LM_CLASSES; c < LM_CLASSES; c++)
+    if (class_size(c) % align == 0) return c;
+  return LM_CLASSES;
+}
+
+/* The direct table must agree with the formula; checked once at start-up in
+ * debug builds and by the white-box test. */
+bool sizeclass_validate(void);
+bool sizeclass_validate(void) {
+  for (size_t s = 0; s <= LM_SMALL_MAX; s++) {
+    unsigned c = sizeclass_of(s);
+    if (c >= LM_CLASSES || class_size(c) < s) return false;
+    if (c > 0 && class_size(c - 1) >= s) return false;
+    if (s > 128 && s <= LM_DIRECT_MAX && c != class_of_above128(s)) return false;
+  }
+  return class_size(LM_CLASSES - 1) == LM_SMALL_MAX;
+}
