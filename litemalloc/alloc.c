@@ -19,10 +19,10 @@
 #define EINVAL_ 22
 
 /* Pops a block of class c from heap h, or takes the slow path. */
-static inline void *heap_pop(lm_heap_t *h, size_t size, unsigned c) {
+static inline void *heap_pop(lm_heap_t *h, unsigned c) {
   lm_page_t *page = h->pages[c];
   lm_block_t *b = page->free;
-  if (LM_UNLIKELY(b == NULL)) return heap_malloc_slow(h, size, c);
+  if (LM_UNLIKELY(b == NULL)) return heap_malloc_slow(h, c);
   page->free = b->next;
   page->used++;
   b->tag = 0;
@@ -32,41 +32,51 @@ static inline void *heap_pop(lm_heap_t *h, size_t size, unsigned c) {
 
 /* Sizes above LM_DIRECT_MAX: medium classes, large objects, impossible sizes. */
 static LM_NOINLINE void *malloc_big(lm_heap_t *h, size_t size) {
-  if (size <= LM_SMALL_MAX) return heap_pop(h, size, sizeclass_of_medium(size));
+  if (size <= LM_SMALL_MAX) return heap_pop(h, sizeclass_of_medium(size));
   if (size > PTRDIFF_MAX) { error_set_errno(ENOMEM_); return NULL; }
   return large_alloc(h, size, 0, false);
 }
 
 void *lm_malloc(size_t size) {
   lm_heap_t *h = lm_tls_heap;
-  if (LM_LIKELY(size <= LM_DIRECT_MAX)) return heap_pop(h, size, lm_class_direct[(size + 15) >> 4]);
+  if (LM_LIKELY(size <= LM_DIRECT_MAX)) {
+    size_t i = (size + 15) >> 4;
+    lm_page_t *page = h->direct[i];
+    lm_block_t *b = page->free;
+    if (LM_UNLIKELY(b == NULL)) return heap_malloc_slow(h, lm_class_direct[i]);
+    page->free = b->next;
+    page->used++;
+    b->tag = 0;
+    lm_stat_add(h->allocs_direct[i], 1);
+    return b;
+  }
   return malloc_big(h, size);
 }
 
-/* free of NULL (nothing to do) or of a pointer outside our segments. */
-static LM_COLD void free_not_ours(void *p) {
-  if (p) error_fatal("invalid pointer (not allocated by litemalloc):", p);
-}
-
-static LM_COLD void free_bad_block(void *p, bool twice) {
-  if (twice) error_fatal("double free of", p);
-  error_fatal("invalid pointer (not a block start, or not allocated by litemalloc):", p);
+/* free of NULL, or of a pointer outside the primary reservation. */
+static LM_NOINLINE void free_outside(void *p) {
+  if (!p) return;
+  lm_page_t *page = arena_lookup_outside(p);
+  if (!page) error_free_foreign(p);
+  else heap_free_slow(lm_tls_heap, page, p);
 }
 
 void lm_free(void *p) {
-  lm_page_t *page = page_lookup(p);
-  if (LM_UNLIKELY(page == NULL)) { free_not_ours(p); return; }
+  uintptr_t d = (uintptr_t)p - (uintptr_t)lm_region_base;
+  if (LM_UNLIKELY(d >= lm_racy_read(lm_region_carved))) {
+    free_outside(p);
+    return;
+  }
+  lm_page_t *page = lm_slicemap[d >> LM_SLICE_SHIFT];
   lm_heap_t *h = lm_tls_heap;
-  if (LM_UNLIKELY(atomic_load_explicit(&page->owner, memory_order_relaxed) != (uintptr_t)h)) {
+  if (LM_UNLIKELY(lm_racy_read(page->owner) != (uintptr_t)h)) {
     heap_free_slow(h, page, p);
     return;
   }
-  uint64_t off = (uint64_t)((uint8_t *)p - page->start);
-  if (LM_UNLIKELY(off >= page->area || off * page->div_magic > page->div_magic - 1))
-    free_bad_block(p, false);
+  if (LM_UNLIKELY(!page_is_block(page, p))) { error_free_invalid(p); return; }
   lm_block_t *b = p;
   uintptr_t tag = block_tag(b);
-  if (LM_UNLIKELY(b->tag == tag)) free_bad_block(p, true);
+  if (LM_UNLIKELY(b->tag == tag)) { error_free_double(p); return; }
   b->next = page->free;
   b->tag = tag;
   page->free = b;
@@ -92,11 +102,13 @@ static lm_page_t *block_page(const void *p) {
   lm_page_t *page = page_lookup(p);
   if (!page) return NULL;
   uintptr_t owner = atomic_load_explicit(&page->owner, memory_order_relaxed);
-  uint64_t off = (uint64_t)((const uint8_t *)p - page->start);
-  if (owner == LM_OWNER_FREE || off >= page->area || !page_is_block_start(page, p))
-    free_bad_block((void *)p, false);
-  if (page->kind == LM_KIND_SMALL && ((const lm_block_t *)p)->tag == block_tag(p))
-    free_bad_block((void *)p, true);
+  if (owner == LM_OWNER_FREE) error_free_invalid((void *)p);
+  if (page->kind == LM_KIND_SMALL) {
+    if (!page_is_block(page, p)) error_free_invalid((void *)p);
+    if (((const lm_block_t *)p)->tag == block_tag(p)) error_free_double((void *)p);
+  } else if (p != page->start) {
+    error_free_invalid((void *)p);
+  }
   return page;
 }
 
@@ -121,7 +133,7 @@ void *lm_realloc(void *p, size_t size) {
   if (p == NULL) return lm_malloc(size);
   if (size == 0) { lm_free(p); return NULL; }
   lm_page_t *page = block_page(p);
-  if (!page) { free_not_ours(p); return NULL; }
+  if (!page) { error_free_foreign(p); return NULL; }
   return realloc_page(p, page, size);
 }
 
@@ -132,7 +144,7 @@ void *lm_aligned_alloc(size_t align, size_t size) {
   lm_heap_t *h = lm_tls_heap;
   if (align <= LM_SLICE_SIZE && size <= LM_SMALL_MAX) {
     unsigned c = sizeclass_aligned(size, align);
-    if (c < LM_CLASSES) return heap_pop(h, size, c);
+    if (c < LM_CLASSES) return heap_pop(h, c);
   }
   return large_alloc(h, size, align, false);
 }
@@ -150,14 +162,14 @@ int lm_posix_memalign(void **out, size_t align, size_t size) {
 size_t lm_usable_size(const void *p) {
   if (!p) return 0;
   lm_page_t *page = block_page(p);
-  if (!page) { free_not_ours((void *)p); return 0; }
+  if (!page) { error_free_foreign((void *)p); return 0; }
   return page->block_size;
 }
 
 int lm_owns(const void *p) {
   lm_page_t *page = page_lookup(p);
   return page && atomic_load_explicit(&page->owner, memory_order_relaxed) != LM_OWNER_FREE &&
-         (uint64_t)((const uint8_t *)p - page->start) < page->area;
+         (uint64_t)((const uint8_t *)p - page->start) < page_area(page);
 }
 
 void lm_free_or(void *p, void (*foreign_free)(void *)) {

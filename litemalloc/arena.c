@@ -1,9 +1,14 @@
 /* The arena: address space, segments and free spans, behind one global lock.
  *
- * Address space comes from the OS in reservations of 1 GiB, doubling up to 64
- * GiB, aligned to the 32 MiB segment size, so 4 GiB of live objects need a
- * handful of mappings.  A new segment is cut from the current reservation; its
- * 511 usable slices start as one free, clean span.  A span request takes the
+ * Address space comes from the OS in one primary reservation of 64 GiB
+ * (smaller if the OS refuses), aligned to the 32 MiB segment size, with a flat
+ * slice map beside it: lm_free finds any descriptor in it with a subtraction,
+ * a compare and one load.  Should it run out, further reservations of 1 GiB
+ * and up follow, whose segments keep their slice map in their header (found
+ * through the segment map, a byte per 32 MiB of address space).  So 4 GiB of
+ * live objects need a handful of mappings, and mappings are never split.  A
+ * new segment is cut from the current reservation; its 511 usable slices
+ * start as one free, clean span.  A span request takes the
  * smallest free span that fits (bins by slice count, a bitmap of non-empty
  * bins) and gives the rest back; a freed span merges with free neighbours.
  *
@@ -24,11 +29,17 @@
  */
 #include "internal.h"
 
+#define PRIMARY_SIZE ((size_t)64 << 30)
 #define REGION_MIN ((size_t)1 << 30)
 #define REGION_MAX ((size_t)64 << 30)
 #define BIN_WORDS (LM_SLICES / 64)
 
 uint8_t lm_segmap[LM_SEGMAP_SIZE];
+uint8_t *lm_region_base;
+size_t lm_region_carved;
+lm_page_t **lm_slicemap;
+lm_page_t lm_page_invalid = {.owner = LM_OWNER_FREE, .kind = LM_KIND_FREE};
+static size_t region_primary_size;
 
 static struct {
   lm_lock_t lock;
@@ -48,6 +59,19 @@ static struct {
   size_t purged_bytes;
   size_t mmap_calls;
 } arena = {.region_size = REGION_MIN};
+
+lm_page_t **segment_slices(lm_segment_t *seg) {
+  uintptr_t d = (uintptr_t)seg - (uintptr_t)lm_region_base;
+  if (lm_region_base && d < region_primary_size) return &lm_slicemap[d >> LM_SLICE_SHIFT];
+  return seg->slice_page;
+}
+
+lm_page_t *arena_lookup_outside(const void *p) {
+  uintptr_t idx = (uintptr_t)p >> LM_SEGMENT_SHIFT;
+  if (idx >= LM_SEGMAP_SIZE || __atomic_load_n(&lm_segmap[idx], __ATOMIC_ACQUIRE) == 0) return NULL;
+  lm_segment_t *seg = segment_of(p);
+  return segment_slices(seg)[((uintptr_t)p >> LM_SLICE_SHIFT) & (LM_SLICES - 1)];
+}
 
 #define STAT_SET(f, v) __atomic_store_n(&arena.f, (v), __ATOMIC_RELAXED)
 #define STAT_ADD(f, v) STAT_SET(f, arena.f + (v))
@@ -133,9 +157,8 @@ static lm_page_t *span_make_free(lm_segment_t *seg, size_t first, size_t count, 
   d->slice_count = (uint16_t)count;
   d->dirty_slices = (uint16_t)dirty;
   d->free_time = time;
-  d->area = 0;
-  seg->slice_page[first] = d;
-  seg->slice_page[first + count - 1] = d;
+  lm_page_t **map = segment_slices(seg);
+  for (size_t i = first; i < first + count; i++) map[i] = d;
   bin_insert(d);
   if (dirty) {
     dirty_append(d);
@@ -173,7 +196,28 @@ static uint8_t *reserve_aligned(size_t size) {
   return (uint8_t *)start;
 }
 
+/* The primary reservation and its slice map, at the first segment. */
+static void primary_reserve(void) {
+  for (size_t size = PRIMARY_SIZE; size >= REGION_MIN; size /= 2) {
+    void *map;
+    if (os_map(size / LM_SLICE_SIZE * sizeof(lm_page_t *), &map) != 0) return;
+    uint8_t *r = reserve_aligned(size);
+    if (r) {
+      STAT_ADD(mmap_calls, 1);
+      STAT_ADD(reserved_bytes, size);
+      lm_slicemap = map;
+      lm_region_base = r;
+      region_primary_size = size;
+      arena.region_next = r;
+      arena.region_end = r + size;
+      return;
+    }
+    os_unmap(map, size / LM_SLICE_SIZE * sizeof(lm_page_t *));
+  }
+}
+
 static bool segment_new(void) {
+  if (!lm_region_base) primary_reserve();
   if (arena.region_next == arena.region_end) {
     uint8_t *r = NULL;
     size_t size = arena.region_size;
@@ -188,8 +232,12 @@ static bool segment_new(void) {
   arena.region_next += LM_SEGMENT_SIZE;
   seg->kind = LM_KIND_SMALL;
   STAT_ADD(segment_bytes, LM_SLICE_SIZE);
+  segment_slices(seg)[0] = &lm_page_invalid;
   span_make_free(seg, 1, LM_SLICES - 1, 0, 0);
   __atomic_store_n(&lm_segmap[(uintptr_t)seg >> LM_SEGMENT_SHIFT], 1, __ATOMIC_RELEASE);
+  if ((uint8_t *)seg >= lm_region_base && (uint8_t *)seg < lm_region_base + region_primary_size)
+    __atomic_store_n(&lm_region_carved, (size_t)(arena.region_next - lm_region_base),
+                     __ATOMIC_RELEASE);
   return true;
 }
 
@@ -201,6 +249,7 @@ lm_segment_t *arena_huge_map(size_t size) {
     STAT_ADD(reserved_bytes, size);
     seg->kind = LM_KIND_HUGE;
     seg->mapping_size = size;
+    seg->slice_page[0] = &lm_page_invalid;
     __atomic_store_n(&lm_segmap[(uintptr_t)seg >> LM_SEGMENT_SHIFT], 1, __ATOMIC_RELEASE);
   }
   arena_unlock();
@@ -264,7 +313,8 @@ static void span_claim(lm_segment_t *seg, lm_page_t *d, size_t first, size_t n) 
   d->slice_count = (uint16_t)n;
   d->kind = LM_KIND_LARGE;
   atomic_store_explicit(&d->owner, LM_OWNER_LARGE, memory_order_relaxed);
-  for (size_t i = first; i < first + n; i++) seg->slice_page[i] = d;
+  lm_page_t **map = segment_slices(seg);
+  for (size_t i = first; i < first + n; i++) map[i] = d;
   STAT_ADD(in_use_bytes, n * LM_SLICE_SIZE);
 }
 
@@ -294,7 +344,7 @@ lm_page_t *arena_alloc_span(size_t n, bool *zeroed) {
 static lm_page_t *span_release(lm_segment_t *seg, size_t first, size_t count, uint64_t now) {
   size_t dirty = count;
   if (first > 1) {
-    lm_page_t *l = seg->slice_page[first - 1];
+    lm_page_t *l = segment_slices(seg)[first - 1];
     if (l && l->kind == LM_KIND_FREE) {
       span_unlink(l);
       first = l->slice_index;
@@ -303,7 +353,7 @@ static lm_page_t *span_release(lm_segment_t *seg, size_t first, size_t count, ui
     }
   }
   if (first + count < LM_SLICES) {
-    lm_page_t *r = seg->slice_page[first + count];
+    lm_page_t *r = segment_slices(seg)[first + count];
     if (r && r->kind == LM_KIND_FREE) {
       span_unlink(r);
       count += r->slice_count;
@@ -341,7 +391,7 @@ bool arena_resize_span(lm_page_t *page, size_t n) {
     span_release(seg, first + n, count - n, os_now_ms());
     ok = true;
   } else if (first + n <= LM_SLICES && first + count < LM_SLICES) {
-    lm_page_t *r = seg->slice_page[first + count];
+    lm_page_t *r = segment_slices(seg)[first + count];
     if (r && r->kind == LM_KIND_FREE && count + r->slice_count >= n) {
       size_t rcount = r->slice_count, rdirty = r->dirty_slices;
       uint64_t time = r->free_time;
@@ -350,7 +400,8 @@ bool arena_resize_span(lm_page_t *page, size_t n) {
       if (left) span_make_free(seg, first + n, left, rdirty < left ? rdirty : left, time);
       if (rdirty) page->zeroed = 0;
       page->slice_count = (uint16_t)n;
-      for (size_t i = first + count; i < first + n; i++) seg->slice_page[i] = page;
+      lm_page_t **map = segment_slices(seg);
+      for (size_t i = first + count; i < first + n; i++) map[i] = page;
       STAT_ADD(in_use_bytes, extra * LM_SLICE_SIZE);
       ok = true;
     }
@@ -389,8 +440,8 @@ bool arena_validate(void) {
       lm_segment_t *seg = segment_of(d);
       LM_CHECK(d->kind == LM_KIND_FREE && d->slice_count == n);
       LM_CHECK(atomic_load(&d->owner) == LM_OWNER_FREE);
-      LM_CHECK(seg->slice_page[d->slice_index] == d);
-      LM_CHECK(seg->slice_page[d->slice_index + n - 1] == d);
+      lm_page_t **map = segment_slices(seg);
+      for (size_t i = d->slice_index; i < d->slice_index + n; i++) LM_CHECK(map[i] == d);
       LM_CHECK(d->dirty_slices <= n);
       dirty += d->dirty_slices;
     }

@@ -45,6 +45,16 @@ void error_fatal(const char *what, const void *p) {
   os_abort();
 }
 
+void error_free_invalid(const void *p) {
+  error_fatal("invalid pointer (not a block start, or not allocated by litemalloc):", p);
+}
+
+void error_free_double(const void *p) { error_fatal("double free of", p); }
+
+void error_free_foreign(const void *p) {
+  error_fatal("invalid pointer (not allocated by litemalloc):", p);
+}
+
 void error_assert(const char *expr, const char *file, int line) {
   char buf[256];
   size_t n = append(buf, 0, sizeof buf - 2, "litemalloc: assertion failed: ");

@@ -28,7 +28,8 @@
 #include "internal.h"
 
 lm_page_t lm_page_empty;
-lm_heap_t lm_heap_empty = {.pages = {[0 ... LM_CLASSES - 1] = &lm_page_empty}};
+lm_heap_t lm_heap_empty = {.direct = {[0 ... LM_DIRECT - 1] = &lm_page_empty},
+                           .pages = {[0 ... LM_CLASSES - 1] = &lm_page_empty}};
 __thread lm_heap_t *lm_tls_heap __attribute__((tls_model("initial-exec"))) = &lm_heap_empty;
 _Atomic int64_t lm_live_sum;
 _Atomic int64_t lm_live_peak;
@@ -45,11 +46,19 @@ static uint8_t *meta_next, *meta_end; /* bump area for heap structs */
 
 static bool queue_empty(const lm_heap_t *h, unsigned c) { return h->pages[c] == &lm_page_empty; }
 
+/* Sets the queue head, and the direct entries that lead to it. */
+static void queue_set_head(lm_heap_t *h, unsigned c, lm_page_t *p) {
+  h->pages[c] = p;
+  if (sizeclass_block_size(c) > LM_DIRECT_MAX) return;
+  for (unsigned i = 0; i < LM_DIRECT; i++)
+    if (lm_class_direct[i] == c) h->direct[i] = p;
+}
+
 static void queue_push_front(lm_heap_t *h, unsigned c, lm_page_t *p) {
   p->prev = NULL;
   if (queue_empty(h, c)) { p->next = NULL; h->tails[c] = p; }
   else { p->next = h->pages[c]; p->next->prev = p; }
-  h->pages[c] = p;
+  queue_set_head(h, c, p);
 }
 
 static void queue_push_back(lm_heap_t *h, unsigned c, lm_page_t *p) {
@@ -61,7 +70,7 @@ static void queue_push_back(lm_heap_t *h, unsigned c, lm_page_t *p) {
 }
 
 static void queue_remove(lm_heap_t *h, unsigned c, lm_page_t *p) {
-  if (p->prev) p->prev->next = p->next; else h->pages[c] = p->next ? p->next : &lm_page_empty;
+  if (p->prev) p->prev->next = p->next; else queue_set_head(h, c, p->next ? p->next : &lm_page_empty);
   if (p->next) p->next->prev = p->prev; else h->tails[c] = p->prev;
   p->next = p->prev = NULL;
 }
@@ -77,8 +86,16 @@ void heap_publish_bytes(int64_t delta) {
   }
 }
 
+uint64_t heap_class_allocs(const lm_heap_t *h, unsigned c) {
+  uint64_t n = lm_stat_read(h->allocs[c]);
+  if (sizeclass_block_size(c) <= LM_DIRECT_MAX)
+    for (unsigned i = 0; i < LM_DIRECT; i++)
+      if (lm_class_direct[i] == c) n += lm_stat_read(h->allocs_direct[i]);
+  return n;
+}
+
 void heap_publish(lm_heap_t *h, unsigned c) {
-  uint64_t live = h->allocs[c] - h->frees[c];
+  uint64_t live = heap_class_allocs(h, c) - h->frees[c];
   int64_t delta = (int64_t)(live - h->published[c]);
   if (delta == 0) return;
   h->published[c] = live;
@@ -102,6 +119,7 @@ static lm_heap_t *heap_new_locked(void) {
   lm_heap_t *h = (lm_heap_t *)meta_next;
   meta_next += size;
   for (unsigned c = 0; c < LM_CLASSES; c++) h->pages[c] = &lm_page_empty;
+  for (unsigned i = 0; i < LM_DIRECT; i++) h->direct[i] = &lm_page_empty;
   h->next_all = heaps_all;
   __atomic_store_n(&heaps_all, h, __ATOMIC_RELEASE);
   heaps_made++;
@@ -219,13 +237,13 @@ bool heap_validate(const lm_heap_t *h) {
     }
     LM_CHECK(h->tails[c] == prev);
   }
+  for (unsigned i = 0; i < LM_DIRECT; i++) LM_CHECK(h->direct[i] == h->pages[lm_class_direct[i]]);
   return true;
 }
 
 /* ---- slow paths ------------------------------------------------------------- */
 
-void *heap_malloc_slow(lm_heap_t *h, size_t size, unsigned c) {
-  (void)size;
+void *heap_malloc_slow(lm_heap_t *h, unsigned c) {
   if (h == &lm_heap_empty) {
     h = heap_get();
     if (!h) { error_set_errno(12 /* ENOMEM */); return NULL; }
@@ -267,8 +285,7 @@ void heap_free_slow(lm_heap_t *h, lm_page_t *page, void *p) {
   uintptr_t owner = atomic_load_explicit(&page->owner, memory_order_acquire);
   if (owner == LM_OWNER_LARGE) { large_free(h, page, p); return; }
   if (owner == LM_OWNER_FREE || page->kind != LM_KIND_SMALL) bad_pointer(page, p);
-  uint64_t off = (uint64_t)((uint8_t *)p - page->start);
-  if (off >= page->area || !page_is_block_start(page, p)) bad_pointer(page, p);
+  if (!page_is_block(page, p)) bad_pointer(page, p);
   lm_block_t *b = p;
   if (b->tag == block_tag(b)) error_fatal("double free of", p);
   lm_heap_t *owner_heap = (lm_heap_t *)(owner & ~LM_OWNER_FULL);

@@ -94,9 +94,9 @@ enum lm_page_kind { LM_KIND_SMALL = 0, LM_KIND_LARGE = 1, LM_KIND_HUGE = 2, LM_K
  *
  * Invariants of a small page (checked by page_validate):
  *   used + length(free) + (capacity - reserved) == capacity
- *   every block on `free` lies in [start, start + area), is a multiple of
- *   block_size from start and carries its free tag; reserved <= capacity;
- *   area == capacity * block_size and start + area <= the span's end.
+ *   every block on `free` is one of the first `reserved` blocks and carries
+ *   its free tag; reserved <= capacity; start is the span's first byte and
+ *   start + capacity * block_size <= the span's end.
  * Only the owning thread touches free/used/reserved and the queue links; other
  * threads read `owner` (atomically) and the immutable geometry fields. */
 typedef struct lm_page_s {
@@ -106,8 +106,8 @@ typedef struct lm_page_s {
   uint32_t capacity;         /* blocks the span holds */
   _Atomic uintptr_t owner;   /* heap, heap|FULL, LARGE or FREE (see above) */
   uint8_t *start;            /* first block */
-  size_t area;               /* capacity * block_size: valid offsets from start */
-  uint64_t div_magic;        /* ~0 / block_size + 1: divisibility test */
+  uint64_t div_magic;        /* UINT64_MAX / block_size + 1 (see page_is_block) */
+  uint64_t limit;            /* small page: block_limit(block_size, capacity) */
   size_t block_size;         /* bytes per block (large: usable bytes) */
   uint8_t cls;               /* size class (small pages) */
   uint8_t kind;              /* enum lm_page_kind */
@@ -126,14 +126,15 @@ typedef struct lm_page_s {
   uint64_t free_time;        /* free span: when it became dirty (ms) */
 } lm_page_t;
 
-/* A segment header.  Invariant: every slice of an in-use span maps to the
- * span's descriptor; the first and last slice of a free span map to its
- * descriptor; slice 0 maps to NULL.  The inner slices of a free span may map
- * to any descriptor of the segment (stale ones), which is safe because lm_free
- * checks that a pointer lies in [start, start + area) of the descriptor it
- * finds; a descriptor that heads no in-use span has owner == LM_OWNER_FREE. */
+/* A segment header.  Invariant (exact slice map): every slice of every span,
+ * free or in use, maps to the span's descriptor, and slice 0 maps to
+ * lm_page_invalid; a descriptor that heads no in-use span has owner ==
+ * LM_OWNER_FREE.  Segments of the primary reservation keep their slice map in
+ * the flat lm_slicemap (so lm_free finds a descriptor with one load); others
+ * (later reservations, huge objects) use slice_page; segment_slices() gives
+ * whichever applies. */
 typedef struct lm_segment_s {
-  lm_page_t *slice_page[LM_SLICES];  /* slice -> descriptor of its span */
+  lm_page_t *slice_page[LM_SLICES];  /* slice -> descriptor, outside the primary reservation */
   size_t kind;                       /* LM_KIND_SMALL (normal) or LM_KIND_HUGE */
   size_t mapping_size;               /* huge: bytes mapped */
   lm_page_t pages[LM_SLICES];        /* descriptors, indexed by first slice */
@@ -149,11 +150,17 @@ _Static_assert(sizeof(lm_segment_t) <= LM_SLICE_SIZE, "segment header must fit s
  * new thread adopts it with all its pages, so heaps never outnumber the most
  * threads alive at once.  Invariant: pages[c] is the head of the queue of
  * class c's pages that are not full (or &lm_page_empty when there are none);
- * every page in the queue has owner == this heap and cls == c. */
+ * every page in the queue has owner == this heap and cls == c; direct[i] ==
+ * pages[lm_class_direct[i]] for every i. */
+#define LM_DIRECT (LM_DIRECT_MAX / 16 + 1)   /* (size + 15) / 16 for size <= 1 KiB */
+
 struct lm_heap_s {
-  lm_page_t *pages[LM_CLASSES];   /* queue heads: the fast path's page */
+  lm_page_t *direct[LM_DIRECT];   /* (size+15)/16 -> pages[class]: malloc's page */
+  uint64_t allocs_direct[LM_DIRECT]; /* allocations through direct[], by index */
+  lm_page_t *pages[LM_CLASSES];   /* queue heads */
   lm_page_t *tails[LM_CLASSES];
-  uint64_t allocs[LM_CLASSES];    /* statistics, written only by the owner */
+  uint64_t allocs[LM_CLASSES];    /* statistics, written only by the owner:
+                                     allocations not counted in allocs_direct */
   uint64_t frees[LM_CLASSES];
   uint64_t published[LM_CLASSES]; /* live count last added to lm_live_sum */
   uint64_t large_allocs, large_frees, large_alloc_bytes, large_free_bytes;
@@ -181,6 +188,10 @@ typedef struct lm_options_s {
 LM_HIDDEN extern lm_options_t lm_options;
 LM_HIDDEN extern uintptr_t lm_cookie;
 LM_HIDDEN extern uint8_t lm_segmap[LM_SEGMAP_SIZE];
+LM_HIDDEN extern uint8_t *lm_region_base;        /* the primary reservation */
+LM_HIDDEN extern size_t lm_region_carved;        /* bytes of it cut into segments */
+LM_HIDDEN extern lm_page_t **lm_slicemap;        /* its slices' descriptors */
+LM_HIDDEN extern lm_page_t lm_page_invalid;      /* slice 0 of every segment */
 LM_HIDDEN extern lm_page_t lm_page_empty;
 LM_HIDDEN extern lm_heap_t lm_heap_empty;
 LM_HIDDEN extern __thread lm_heap_t *lm_tls_heap;
@@ -190,27 +201,51 @@ LM_HIDDEN extern _Atomic int64_t lm_live_peak;
 
 /* ---- inline helpers ----------------------------------------------------- */
 
+/* A read of a word another thread may be writing, where any recent value is
+ * fine (the fast paths' owner and reservation checks).  A plain load lets the
+ * compiler fold it into a compare; ThreadSanitizer builds make it atomic. */
+#if defined(__SANITIZE_THREAD__)
+#define lm_racy_read(x) __atomic_load_n(&(x), __ATOMIC_RELAXED)
+#else
+#define lm_racy_read(x) (*(const __typeof__(x) *)&(x))
+#endif
+
+
 static inline lm_segment_t *segment_of(const void *p) {
   return (lm_segment_t *)((uintptr_t)p & ~(uintptr_t)LM_SEGMENT_MASK);
 }
 
-/* The descriptor of the span holding p, or NULL when p is not in a segment
- * of ours (or in a header slice or a never-used slice). */
+/* The descriptor of the span holding p, for p outside the primary
+ * reservation; NULL when p is not in a segment of ours. */
+LM_HIDDEN lm_page_t *arena_lookup_outside(const void *p);
+
+/* The descriptor of the span holding p, or NULL when p is not in our memory.
+ * Inside the primary reservation (the common case) it is one load: every
+ * slice below lm_region_carved has its map entry filled. */
 static inline lm_page_t *page_lookup(const void *p) {
-  uintptr_t idx = (uintptr_t)p >> LM_SEGMENT_SHIFT;
-  if (LM_UNLIKELY(idx >= LM_SEGMAP_SIZE || lm_segmap[idx] == 0)) return NULL;
-  return segment_of(p)->slice_page[((uintptr_t)p >> LM_SLICE_SHIFT) & (LM_SLICES - 1)];
+  uintptr_t d = (uintptr_t)p - (uintptr_t)lm_region_base;
+  if (LM_LIKELY(d < lm_racy_read(lm_region_carved)))
+    return lm_slicemap[d >> LM_SLICE_SHIFT];
+  return arena_lookup_outside(p);
 }
 
 static inline uintptr_t block_tag(const void *b) { return (uintptr_t)b ^ lm_cookie; }
 
-/* p is a block start of page: off % block_size == 0 (Lemire's test, off < 2^32). */
-static inline bool page_is_block_start(const lm_page_t *page, const void *p) {
-  uint64_t off = (uint64_t)((const uint8_t *)p - page->start);
-  return off * page->div_magic <= page->div_magic - 1;
+/* Is p a block of the small page whose span holds p?  With c = div_magic
+ * = UINT64_MAX / d + 1 for block size d, off * c (mod 2^64) is below c exactly
+ * when d divides off (Lemire et al., for off < 2^32), and for off = k * d it
+ * equals k * e with e = d * c mod 2^64; so off * c < capacity * e tests both
+ * "block start" and "block index < capacity" with one multiply.  When d is a
+ * power of two e is 0, spans hold whole blocks, and the limit is 1. */
+static inline bool page_is_block(const lm_page_t *page, const void *p) {
+  return (uint64_t)((const uint8_t *)p - page->start) * page->div_magic < page->limit;
 }
 
 static inline uint64_t div_magic_for(size_t d) { return UINT64_MAX / d + 1; }
+static inline uint64_t block_limit(size_t d, uint32_t capacity) {
+  uint64_t e = div_magic_for(d) * d;
+  return e ? (uint64_t)capacity * e : 1;
+}
 
 /* Statistics counters: plain stores by their owner; readers use relaxed loads.
  * Under ThreadSanitizer they become relaxed atomics so the benign race of a
@@ -222,12 +257,18 @@ static inline uint64_t div_magic_for(size_t d) { return UINT64_MAX / d + 1; }
 #endif
 #define lm_stat_read(x) __atomic_load_n(&(x), __ATOMIC_RELAXED)
 
+
 /* ---- error.c ------------------------------------------------------------ */
 
 /* Prints "litemalloc: <what> <p>" and aborts.  Never allocates. */
 LM_HIDDEN LM_COLD __attribute__((noreturn)) void error_fatal(const char *what, const void *p);
 LM_HIDDEN LM_COLD __attribute__((noreturn)) void error_assert(const char *expr, const char *file, int line);
 LM_HIDDEN void error_set_errno(int e);
+/* The faults of lm_free.  Not declared noreturn, on purpose: the fast path
+ * tail-calls them and so needs no stack frame. */
+LM_HIDDEN LM_NOINLINE void error_free_invalid(const void *p);
+LM_HIDDEN LM_NOINLINE void error_free_double(const void *p);
+LM_HIDDEN LM_NOINLINE void error_free_foreign(const void *p);
 LM_HIDDEN void error_warn(const char *msg, const char *detail);
 /* Formats v as hex (0x...) into buf (>= 19 bytes); returns the length. */
 LM_HIDDEN size_t error_hex(char *buf, uintptr_t v);
@@ -279,6 +320,8 @@ LM_HIDDEN unsigned sizeclass_aligned(size_t size, size_t align);
 
 /* ---- arena.c -------------------------------------------------------------- */
 
+/* The slice map of a segment (see lm_segment_t). */
+LM_HIDDEN lm_page_t **segment_slices(lm_segment_t *seg);
 LM_HIDDEN void arena_lock(void);
 LM_HIDDEN void arena_unlock(void);
 /* A span of n slices (1 <= n <= LM_SLICES-1); its descriptor's slice map is
@@ -309,6 +352,10 @@ LM_HIDDEN void page_init(lm_page_t *page, lm_heap_t *heap, unsigned cls);
 /* Threads the next batch of never-used blocks onto the free list; false when
  * the page has none left. */
 LM_HIDDEN bool page_extend(lm_page_t *page);
+/* Bytes of the blocks a page holds (small) or of its object (large). */
+static inline size_t page_area(const lm_page_t *page) {
+  return page->kind == LM_KIND_SMALL ? (size_t)page->capacity * page->block_size : page->block_size;
+}
 /* Checks the page's invariants (see lm_page_t); aborts on a violation. */
 LM_HIDDEN bool page_validate(const lm_page_t *page);
 
@@ -323,7 +370,7 @@ LM_HIDDEN void *large_resize(lm_heap_t *heap, lm_page_t *page, void *p, size_t s
 
 /* malloc's slow path: makes a heap for the thread if needed, collects remote
  * frees, finds or makes a page with a free block and pops it. */
-LM_HIDDEN void *heap_malloc_slow(lm_heap_t *heap, size_t size, unsigned cls);
+LM_HIDDEN void *heap_malloc_slow(lm_heap_t *heap, unsigned cls);
 /* A page's last block came back (local free): give the page back to the
  * arena unless it is the only page of its class. */
 LM_HIDDEN LM_NOINLINE void heap_page_empty(lm_heap_t *heap, lm_page_t *page);
@@ -338,6 +385,8 @@ LM_HIDDEN void heap_trim(lm_heap_t *heap);
 /* Publishes class cls's live-byte change to lm_live_sum and the peak. */
 LM_HIDDEN void heap_publish(lm_heap_t *heap, unsigned cls);
 LM_HIDDEN void heap_publish_bytes(int64_t delta);
+/* Allocations of class cls by heap, from both counter arrays. */
+LM_HIDDEN uint64_t heap_class_allocs(const lm_heap_t *heap, unsigned cls);
 /* Thread exit: collect, trim, abandon for adoption. */
 LM_HIDDEN void heap_abandon(lm_heap_t *heap);
 /* Every heap ever made, for stats (read without the lock: heaps are never freed). */

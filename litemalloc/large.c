@@ -19,8 +19,8 @@ static size_t round_up(size_t n, size_t a) { return (n + a - 1) & ~(a - 1); }
 
 static void large_set_size(lm_page_t *page, size_t usable) {
   page->block_size = usable;
-  page->area = usable;
   page->div_magic = div_magic_for(usable);
+  page->limit = block_limit(usable, 1);
 }
 
 static void large_count(lm_heap_t *h, int64_t bytes, bool alloc) {
@@ -77,7 +77,7 @@ void *large_alloc(lm_heap_t *h, size_t size, size_t align, bool zero) {
   page->zeroed = 1;
   large_set_size(page, usable);
   atomic_store_explicit(&page->owner, LM_OWNER_LARGE, memory_order_release);
-  seg->slice_page[slice] = page;
+  for (size_t i = 1; i < LM_SLICES; i++) seg->slice_page[i] = page;   /* exact map */
   large_count(h, (int64_t)usable, true);
   return page->start;
 }
@@ -103,7 +103,7 @@ void *large_resize(lm_heap_t *h, lm_page_t *page, void *p, size_t size) {
     if (!to) return NULL;
     page = &to->pages[offset / LM_SLICE_SIZE];
     page->start = (uint8_t *)to + offset;
-    to->slice_page[offset / LM_SLICE_SIZE] = page;
+    for (size_t i = 1; i < LM_SLICES; i++) to->slice_page[i] = page;
     large_set_size(page, usable);
     large_count_resize(h, (int64_t)usable - (int64_t)old);
     return page->start;

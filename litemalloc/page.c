@@ -18,8 +18,8 @@ void page_init(lm_page_t *page, lm_heap_t *heap, unsigned cls) {
   page->reserved = 0;
   page->capacity = (uint32_t)(span / bs);
   page->block_size = bs;
-  page->area = (size_t)page->capacity * bs;
   page->div_magic = div_magic_for(bs);
+  page->limit = block_limit(bs, page->capacity);
   page->start = (uint8_t *)segment_of(page) + (size_t)page->slice_index * LM_SLICE_SIZE;
   page->cls = (uint8_t)cls;
   page->kind = LM_KIND_SMALL;
@@ -50,16 +50,16 @@ bool page_extend(lm_page_t *page) {
 bool page_validate(const lm_page_t *page) {
   LM_CHECK(page->kind == LM_KIND_SMALL);
   LM_CHECK(page->cls < LM_CLASSES && page->block_size == sizeclass_block_size(page->cls));
-  LM_CHECK(page->area == (size_t)page->capacity * page->block_size);
+  LM_CHECK(page->limit == block_limit(page->block_size, page->capacity));
   LM_CHECK(page->reserved <= page->capacity);
-  LM_CHECK(page->start + page->area <=
+  LM_CHECK(page->start == (uint8_t *)segment_of(page) + (size_t)page->slice_index * LM_SLICE_SIZE);
+  LM_CHECK(page->start + page_area(page) <=
             (uint8_t *)segment_of(page) +
                 (size_t)(page->slice_index + page->slice_count) * LM_SLICE_SIZE);
   uint32_t n = 0;
   for (const lm_block_t *b = page->free; b; b = b->next) {
     LM_CHECK(++n <= page->capacity);
-    LM_CHECK((const uint8_t *)b >= page->start && (const uint8_t *)b < page->start + page->area);
-    LM_CHECK(page_is_block_start(page, b));
+    LM_CHECK(page_lookup(b) == page && page_is_block(page, b));
     LM_CHECK((const uint8_t *)b < page->start + (size_t)page->reserved * page->block_size);
     LM_CHECK(b->tag == block_tag(b));
   }

@@ -22,7 +22,7 @@ void lm_stats(lm_stats_t *out) {
   for (unsigned c = 0; c < LM_CLASSES; c++) s.classes[c].block_size = sizeclass_block_size(c);
   for (lm_heap_t *h = heap_all(); h; h = h->next_all) {
     for (unsigned c = 0; c < LM_CLASSES; c++) {
-      s.classes[c].allocs += lm_stat_read(h->allocs[c]);
+      s.classes[c].allocs += heap_class_allocs(h, c);
       s.classes[c].frees += lm_stat_read(h->frees[c]);
     }
     large_allocs += lm_stat_read(h->large_allocs);
