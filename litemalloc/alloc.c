@@ -23,6 +23,7 @@ static inline void *heap_pop(lm_heap_t *h, unsigned c) {
   lm_page_t *page = h->pages[c];
   lm_block_t *b = page->free;
   if (LM_UNLIKELY(b == NULL)) return heap_malloc_slow(h, c);
+  debug_on_alloc(page, b);
   page->free = b->next;
   page->used++;
   b->tag = 0;
@@ -44,6 +45,7 @@ void *lm_malloc(size_t size) {
     lm_page_t *page = h->direct[i];
     lm_block_t *b = page->free;
     if (LM_UNLIKELY(b == NULL)) return heap_malloc_slow(h, lm_class_direct[i]);
+    debug_on_alloc(page, b);
     page->free = b->next;
     page->used++;
     b->tag = 0;
@@ -77,6 +79,7 @@ void lm_free(void *p) {
   lm_block_t *b = p;
   uintptr_t tag = block_tag(b);
   if (LM_UNLIKELY(b->tag == tag)) { error_free_double(p); return; }
+  debug_on_free(page, b);
   b->next = page->free;
   b->tag = tag;
   page->free = b;

@@ -1,4 +1,4 @@
-/* Fatal errors, warnings and errno.  Messages are built in a stack buffer and
+/* Fatal errors, warnings, errno, and the debug fills.  Messages are built in a stack buffer and
  * written with one write(2): no stdio, no allocation, so they work from inside
  * a broken heap.  errno belongs to the C library, so it is reached through a
  * weak reference to __errno_location: the core links without libc and simply
@@ -53,6 +53,17 @@ void error_free_double(const void *p) { error_fatal("double free of", p); }
 
 void error_free_foreign(const void *p) {
   error_fatal("invalid pointer (not allocated by litemalloc):", p);
+}
+
+void debug_fill_freed(void *p, size_t size) {
+  uint8_t *b = p;
+  for (size_t i = sizeof(lm_block_t); i < size; i++) b[i] = LM_FREED_BYTE;
+}
+
+void debug_check_freed(void *p, size_t size) {
+  const uint8_t *b = p;
+  for (size_t i = sizeof(lm_block_t); i < size; i++)
+    if (b[i] != LM_FREED_BYTE) error_fatal("write after free detected in block", p);
 }
 
 void error_assert(const char *expr, const char *file, int line) {

@@ -227,9 +227,9 @@ static lm_page_t *heap_page_new(lm_heap_t *h, unsigned c) {
   return page;
 }
 
-bool heap_validate(const lm_heap_t *h) {
-  for (unsigned c = 0; c < LM_CLASSES; c++) {
-    if (h->pages[c] == &lm_page_empty) continue;
+/* Checks class c's queue and every page in it; aborts on a violation. */
+bool heap_validate_class(const lm_heap_t *h, unsigned c) {
+  if (h->pages[c] != &lm_page_empty) {
     const lm_page_t *prev = NULL;
     for (const lm_page_t *p = h->pages[c]; p; prev = p, p = p->next) {
       LM_CHECK(atomic_load(&p->owner) == (uintptr_t)h && p->cls == c && p->prev == prev);
@@ -237,7 +237,13 @@ bool heap_validate(const lm_heap_t *h) {
     }
     LM_CHECK(h->tails[c] == prev);
   }
-  for (unsigned i = 0; i < LM_DIRECT; i++) LM_CHECK(h->direct[i] == h->pages[lm_class_direct[i]]);
+  for (unsigned i = 0; i < LM_DIRECT; i++)
+    if (lm_class_direct[i] == c) LM_CHECK(h->direct[i] == h->pages[c]);
+  return true;
+}
+
+bool heap_validate(const lm_heap_t *h) {
+  for (unsigned c = 0; c < LM_CLASSES; c++) heap_validate_class(h, c);
   return true;
 }
 
@@ -260,11 +266,12 @@ void *heap_malloc_slow(lm_heap_t *h, unsigned c) {
     if (!page) { error_set_errno(12); return NULL; }
     page_extend(page);
   }
-#if LM_DEBUG >= 3
-  heap_validate(h);
-  arena_validate();
-#endif
+  if (LM_DEBUG >= 3) {
+    heap_validate_class(h, c);
+    arena_validate();
+  }
   lm_block_t *b = page->free;
+  debug_on_alloc(page, b);
   page->free = b->next;
   page->used++;
   b->tag = 0;
@@ -289,12 +296,15 @@ void heap_free_slow(lm_heap_t *h, lm_page_t *page, void *p) {
   lm_block_t *b = p;
   if (b->tag == block_tag(b)) error_fatal("double free of", p);
   lm_heap_t *owner_heap = (lm_heap_t *)(owner & ~LM_OWNER_FULL);
-  if (owner_heap == h) {   /* our own page, flagged full */
+  debug_on_free(page, b);
+  if (owner_heap == h) {   /* our own page (full, or outside the primary reservation) */
     lm_stat_add(h->frees[page->cls], 1);
     heap_free_block(h, page, b);
     return;
   }
-  /* A remote free: tag it, then publish it to the owner. */
+  /* A remote free: tag it, then publish it to the owner.  The page may be
+   * reused as soon as the block is pushed, so read its class first. */
+  unsigned c = page->cls;
   b->tag = block_tag(b);
   lm_block_t *head = atomic_load_explicit(&owner_heap->remote, memory_order_relaxed);
   do {
@@ -302,7 +312,6 @@ void heap_free_slow(lm_heap_t *h, lm_page_t *page, void *p) {
   } while (!atomic_compare_exchange_weak_explicit(&owner_heap->remote, &head, b,
                                                   memory_order_release, memory_order_relaxed));
   if (h == &lm_heap_empty && !(h = heap_get())) return;   /* counted nowhere: no memory */
-  unsigned c = page->cls;
   lm_stat_add(h->frees[c], 1);
   lm_stat_add(h->remote_frees, 1);
   if ((h->remote_frees & 63) == 0) heap_publish(h, c);

@@ -258,6 +258,22 @@ static inline uint64_t block_limit(size_t d, uint32_t capacity) {
 #define lm_stat_read(x) __atomic_load_n(&(x), __ATOMIC_RELAXED)
 
 
+/* ---- debug hooks ---------------------------------------------------------- */
+
+/* Called by every path that frees or hands out a small block.  Below
+ * LM_DEBUG 2 they are empty and compile to nothing; at 2 and up a freed block
+ * is filled with LM_FREED_BYTE past its link and tag, and a block handed out
+ * must still hold that fill (else something wrote to it while it was free). */
+#define LM_FREED_BYTE 0xdf
+LM_HIDDEN void debug_fill_freed(void *p, size_t size);
+LM_HIDDEN void debug_check_freed(void *p, size_t size);
+static inline void debug_on_free(const lm_page_t *page, void *p) {
+  if (LM_DEBUG >= 2) debug_fill_freed(p, page->block_size);
+}
+static inline void debug_on_alloc(const lm_page_t *page, void *p) {
+  if (LM_DEBUG >= 2) debug_check_freed(p, page->block_size);
+}
+
 /* ---- error.c ------------------------------------------------------------ */
 
 /* Prints "litemalloc: <what> <p>" and aborts.  Never allocates. */
@@ -393,6 +409,7 @@ LM_HIDDEN void heap_abandon(lm_heap_t *heap);
 LM_HIDDEN lm_heap_t *heap_all(void);
 LM_HIDDEN size_t heap_counts(size_t *heaps);
 LM_HIDDEN bool heap_validate(const lm_heap_t *heap);
+LM_HIDDEN bool heap_validate_class(const lm_heap_t *heap, unsigned cls);
 
 /* ---- init.c --------------------------------------------------------------- */
 

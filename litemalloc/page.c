@@ -37,9 +37,11 @@ bool page_extend(lm_page_t *page) {
   uint8_t *first = page->start + (size_t)page->reserved * bs;
   uint8_t *last = first + (size_t)(n - 1) * bs;
   for (uint8_t *b = first; b < last; b += bs) {
+    debug_on_free(page, b);
     ((lm_block_t *)b)->next = (lm_block_t *)(b + bs);
     ((lm_block_t *)b)->tag = block_tag(b);
   }
+  debug_on_free(page, last);
   ((lm_block_t *)last)->next = page->free;
   ((lm_block_t *)last)->tag = block_tag(last);
   page->free = (lm_block_t *)first;
