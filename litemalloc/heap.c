@@ -8,9 +8,12 @@
  * A heap keeps, per size class, a queue of its pages that have free blocks;
  * the head is where malloc pops.  A page with nothing left is taken out of the
  * queue and flagged full in its owner word, so a free into it takes the slow
- * path, which puts it back.  A page whose last block comes back is returned to
- * the arena unless it is the only page of its class (hysteresis for a loop
- * that allocates and frees one object).
+ * path, which puts it back.  A page whose last block comes back stays if it
+ * is the only page of its class (hysteresis for a loop that allocates and
+ * frees one object); otherwise it goes to the heap's few spare pages, reused
+ * by the next page of any class of the same span size, and beyond
+ * HEAP_SPARE_MAX back to the arena.  The spares keep page churn (common when
+ * other threads free a heap's blocks in batches) away from the arena lock.
  *
  * Frees by other threads.  A thread that frees a block of a page it does not
  * own pushes the block onto the owner heap's `remote` stack with one CAS (no
@@ -41,6 +44,7 @@ static size_t heaps_made, heaps_active;
 static uint8_t *meta_next, *meta_end; /* bump area for heap structs */
 
 #define META_CHUNK ((size_t)256 * 1024)
+#define HEAP_SPARE_MAX 8
 
 /* ---- class queues ------------------------------------------------------- */
 
@@ -49,9 +53,10 @@ static bool queue_empty(const lm_heap_t *h, unsigned c) { return h->pages[c] == 
 /* Sets the queue head, and the direct entries that lead to it. */
 static void queue_set_head(lm_heap_t *h, unsigned c, lm_page_t *p) {
   h->pages[c] = p;
-  if (sizeclass_block_size(c) > LM_DIRECT_MAX) return;
-  for (unsigned i = 0; i < LM_DIRECT; i++)
-    if (lm_class_direct[i] == c) h->direct[i] = p;
+  if (c >= LM_DIRECT_CLASSES) return;
+  unsigned lo, hi;
+  sizeclass_direct_range(c, &lo, &hi);
+  for (unsigned i = lo; i <= hi; i++) h->direct[i] = p;
 }
 
 static void queue_push_front(lm_heap_t *h, unsigned c, lm_page_t *p) {
@@ -88,9 +93,10 @@ void heap_publish_bytes(int64_t delta) {
 
 uint64_t heap_class_allocs(const lm_heap_t *h, unsigned c) {
   uint64_t n = lm_stat_read(h->allocs[c]);
-  if (sizeclass_block_size(c) <= LM_DIRECT_MAX)
-    for (unsigned i = 0; i < LM_DIRECT; i++)
-      if (lm_class_direct[i] == c) n += lm_stat_read(h->allocs_direct[i]);
+  if (c >= LM_DIRECT_CLASSES) return n;
+  unsigned lo, hi;
+  sizeclass_direct_range(c, &lo, &hi);
+  for (unsigned i = lo; i <= hi; i++) n += lm_stat_read(h->allocs_direct[i]);
   return n;
 }
 
@@ -177,7 +183,23 @@ void heap_page_empty(lm_heap_t *h, lm_page_t *page) {
   if (h->pages[c] == page && h->tails[c] == page) return;
   queue_remove(h, c, page);
   heap_publish(h, c);
+  if (h->spare_count < HEAP_SPARE_MAX) {
+    atomic_store_explicit(&page->owner, LM_OWNER_FREE, memory_order_relaxed);
+    page->next = h->spare;
+    h->spare = page;
+    h->spare_count++;
+    return;
+  }
   arena_free_span(page);
+}
+
+static void heap_spares_release(lm_heap_t *h) {
+  while (h->spare) {
+    lm_page_t *page = h->spare;
+    h->spare = page->next;
+    arena_free_span(page);
+  }
+  h->spare_count = 0;
 }
 
 /* Frees block b of page (owned by h) on h's behalf; the block's checks are done. */
@@ -216,11 +238,22 @@ void heap_trim(lm_heap_t *h) {
     }
     heap_publish(h, c);
   }
+  heap_spares_release(h);
 }
 
 static lm_page_t *heap_page_new(lm_heap_t *h, unsigned c) {
+  size_t n = sizeclass_slices(c);
+  lm_page_t *page = NULL;
+  for (lm_page_t **at = &h->spare; *at; at = &(*at)->next) {
+    if ((*at)->slice_count == n) {
+      page = *at;
+      *at = page->next;
+      h->spare_count--;
+      break;
+    }
+  }
   bool zeroed;
-  lm_page_t *page = arena_alloc_span(sizeclass_slices(c), &zeroed);
+  if (!page) page = arena_alloc_span(n, &zeroed);
   if (!page) return NULL;
   page_init(page, h, c);
   queue_push_front(h, c, page);
@@ -283,8 +316,11 @@ void *heap_malloc_slow(lm_heap_t *h, unsigned c) {
 /* Abort with the right name for a pointer found in a page it is not a block
  * of, or in a free span. */
 static LM_COLD void bad_pointer(const lm_page_t *page, const void *p) {
-  if (page && page->kind == LM_KIND_FREE && ((uintptr_t)p & (LM_SLICE_SIZE - 1)) == 0)
+  if (page->kind == LM_KIND_FREE && ((uintptr_t)p & (LM_SLICE_SIZE - 1)) == 0)
     error_fatal("double free (large object already freed) of", p);
+  if (page->kind == LM_KIND_SMALL && page_is_block(page, p) &&
+      ((const lm_block_t *)p)->tag == block_tag(p))
+    error_fatal("double free of", p);
   error_fatal("invalid pointer (not a block start, or not allocated by litemalloc):", p);
 }
 

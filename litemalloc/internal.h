@@ -14,10 +14,10 @@
  *   error.c     the one-line fatal messages and debug assertions
  *   os.c        the only file that makes system calls
  *
- * Memory layout.  Address space is reserved from the OS in regions of 1 GiB
- * and up, cut into 32 MiB segments aligned to 32 MiB.  A segment's first 64
- * KiB slice holds its header (below); the other 511 slices are handed out in
- * runs ("spans").  A span is either free, a small page (blocks of one class),
+ * Memory layout.  Address space is reserved from the OS in large regions,
+ * cut into 32 MiB segments aligned to 32 MiB.  A segment's first 16 slices
+ * of 16 KiB hold its header (below, touched only where used); the other 2032
+ * slices are handed out in runs ("spans").  A span is either free, a small page (blocks of one class),
  * or one large object.  Objects too big for a segment get a "huge" segment of
  * their own mapping.  Metadata is never inside a block, so a block has no
  * header: from any address, the segment is `p & ~(32 MiB - 1)` and the page
@@ -48,9 +48,10 @@
 #define LM_SEGMENT_SHIFT 25                          /* 32 MiB segments */
 #define LM_SEGMENT_SIZE ((size_t)1 << LM_SEGMENT_SHIFT)
 #define LM_SEGMENT_MASK (LM_SEGMENT_SIZE - 1)
-#define LM_SLICE_SHIFT 16                            /* 64 KiB slices */
+#define LM_SLICE_SHIFT 14                            /* 16 KiB slices */
 #define LM_SLICE_SIZE ((size_t)1 << LM_SLICE_SHIFT)
-#define LM_SLICES (LM_SEGMENT_SIZE / LM_SLICE_SIZE)  /* 512, slice 0 = header */
+#define LM_SLICES (LM_SEGMENT_SIZE / LM_SLICE_SIZE)  /* 2048 */
+#define LM_HEADER_SLICES 16                          /* the segment header */
 #define LM_OS_PAGE 4096
 #define LM_ADDRESS_BITS 47                           /* x86_64 user space */
 #define LM_SEGMAP_SIZE ((size_t)1 << (LM_ADDRESS_BITS - LM_SEGMENT_SHIFT))
@@ -58,7 +59,7 @@
 #define LM_CLASSES 88                        /* 16 B .. 128 KiB */
 #define LM_SMALL_MAX ((size_t)128 * 1024)    /* largest size-classed object */
 #define LM_DIRECT_MAX 1024                   /* sizes with a direct table lookup */
-#define LM_LARGE_MAX ((LM_SLICES - 1) * LM_SLICE_SIZE)  /* fits in a segment */
+#define LM_LARGE_MAX ((LM_SLICES - LM_HEADER_SLICES) * LM_SLICE_SIZE)  /* fits in a segment */
 #define LM_MIN_ALIGN 16
 
 _Static_assert(LM_CLASSES <= LM_MAX_CLASSES, "public stats array too small");
@@ -140,7 +141,8 @@ typedef struct lm_segment_s {
   lm_page_t pages[LM_SLICES];        /* descriptors, indexed by first slice */
 } lm_segment_t;
 
-_Static_assert(sizeof(lm_segment_t) <= LM_SLICE_SIZE, "segment header must fit slice 0");
+_Static_assert(sizeof(lm_segment_t) <= LM_HEADER_SLICES * LM_SLICE_SIZE,
+               "segment header must fit its slices");
 
 /* ---- heaps ------------------------------------------------------------- */
 
@@ -151,7 +153,8 @@ _Static_assert(sizeof(lm_segment_t) <= LM_SLICE_SIZE, "segment header must fit s
  * threads alive at once.  Invariant: pages[c] is the head of the queue of
  * class c's pages that are not full (or &lm_page_empty when there are none);
  * every page in the queue has owner == this heap and cls == c; direct[i] ==
- * pages[lm_class_direct[i]] for every i. */
+ * pages[lm_class_direct[i]] for every i; spare pages have used == 0 and
+ * owner == LM_OWNER_FREE. */
 #define LM_DIRECT (LM_DIRECT_MAX / 16 + 1)   /* (size + 15) / 16 for size <= 1 KiB */
 
 struct lm_heap_s {
@@ -165,7 +168,8 @@ struct lm_heap_s {
   uint64_t published[LM_CLASSES]; /* live count last added to lm_live_sum */
   uint64_t large_allocs, large_frees, large_alloc_bytes, large_free_bytes;
   uint64_t remote_frees;
-  int64_t remote_pending;         /* bytes freed remotely, not yet published */
+  lm_page_t *spare;               /* empty pages kept for reuse (linked by next) */
+  uint32_t spare_count;
   lm_heap_t *next_all;            /* every heap ever made */
   lm_heap_t *next_abandoned;      /* abandoned heaps waiting to be adopted */
   bool active;                    /* a thread owns it */
@@ -329,6 +333,9 @@ static inline unsigned sizeclass_of(size_t size) {
   return size <= LM_DIRECT_MAX ? lm_class_direct[(size + 15) >> 4] : sizeclass_of_medium(size);
 }
 LM_HIDDEN size_t sizeclass_block_size(unsigned cls);
+#define LM_DIRECT_CLASSES 32   /* classes reached through the direct table */
+/* The direct-table indices [*lo, *hi] that map to cls (cls < LM_DIRECT_CLASSES). */
+LM_HIDDEN void sizeclass_direct_range(unsigned cls, unsigned *lo, unsigned *hi);
 LM_HIDDEN unsigned sizeclass_slices(unsigned cls);     /* slices per page of the class */
 /* The smallest class whose block size is >= size and a multiple of align
  * (align <= LM_SLICE_SIZE), or LM_CLASSES if none. */
@@ -340,7 +347,7 @@ LM_HIDDEN unsigned sizeclass_aligned(size_t size, size_t align);
 LM_HIDDEN lm_page_t **segment_slices(lm_segment_t *seg);
 LM_HIDDEN void arena_lock(void);
 LM_HIDDEN void arena_unlock(void);
-/* A span of n slices (1 <= n <= LM_SLICES-1); its descriptor's slice map is
+/* A span of n slices (1 <= n <= LM_SLICES-LM_HEADER_SLICES); its descriptor's slice map is
  * set and its owner is LM_OWNER_LARGE until the caller sets it.  Sets
  * *zeroed when the span's memory is known to be zero.  NULL when out of memory. */
 LM_HIDDEN lm_page_t *arena_alloc_span(size_t n, bool *zeroed);

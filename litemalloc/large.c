@@ -1,6 +1,6 @@
 /* Objects above the largest size class.
  *
- * Large objects (up to a segment's 511 usable slices, ~32 MiB) take a span of
+ * Large objects (up to a segment's 2032 usable slices, ~32 MiB) take a span of
  * whole slices from the arena; their usable size is the request rounded up to
  * the 4 KiB OS page, and only the pages the program touches become resident.
  * Freed spans stay dirty in the arena for a while (see arena.c), which is what
@@ -8,7 +8,7 @@
  * Resizing grows into free slices that follow the span or gives back its tail.
  *
  * Huge objects get a mapping of their own, aligned to the segment size with
- * the header slice in front, so the same `p & ~segment mask` lookup finds them;
+ * the header slices in front, so the same `p & ~segment mask` lookup finds them;
  * they resize with mremap, which moves pages instead of copying them.
  */
 #include <string.h>
@@ -62,7 +62,8 @@ void *large_alloc(lm_heap_t *h, size_t size, size_t align, bool zero) {
     return page->start;
   }
   if (align > LM_SEGMENT_SIZE) { error_set_errno(22 /* EINVAL */); return NULL; }
-  size_t offset = align > LM_SLICE_SIZE ? align : LM_SLICE_SIZE;
+  size_t header = LM_HEADER_SLICES * LM_SLICE_SIZE;
+  size_t offset = align > header ? align : header;
   if (usable > SIZE_MAX / 2 - offset) { error_set_errno(12); return NULL; }
   lm_segment_t *seg = arena_huge_map(offset + usable);
   if (!seg) { error_set_errno(12); return NULL; }
@@ -77,7 +78,7 @@ void *large_alloc(lm_heap_t *h, size_t size, size_t align, bool zero) {
   page->zeroed = 1;
   large_set_size(page, usable);
   atomic_store_explicit(&page->owner, LM_OWNER_LARGE, memory_order_release);
-  for (size_t i = 1; i < LM_SLICES; i++) seg->slice_page[i] = page;   /* exact map */
+  for (size_t i = LM_HEADER_SLICES; i < LM_SLICES; i++) seg->slice_page[i] = page;  /* exact map */
   large_count(h, (int64_t)usable, true);
   return page->start;
 }
@@ -103,7 +104,7 @@ void *large_resize(lm_heap_t *h, lm_page_t *page, void *p, size_t size) {
     if (!to) return NULL;
     page = &to->pages[offset / LM_SLICE_SIZE];
     page->start = (uint8_t *)to + offset;
-    for (size_t i = 1; i < LM_SLICES; i++) to->slice_page[i] = page;
+    for (size_t i = LM_HEADER_SLICES; i < LM_SLICES; i++) to->slice_page[i] = page;
     large_set_size(page, usable);
     large_count_resize(h, (int64_t)usable - (int64_t)old);
     return page->start;

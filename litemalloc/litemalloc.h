@@ -92,6 +92,7 @@ typedef struct lm_stats_s {
   size_t remote_frees;     /* frees by a thread other than the owner */
   size_t large_live_bytes; /* part of live_bytes in large and huge objects */
   size_t committed_bytes;  /* memory in use or cached dirty (not purged) */
+  size_t cached_bytes;     /* part of committed_bytes in free spans not yet purged */
   size_t reserved_bytes;   /* address space reserved from the OS */
   size_t purged_bytes;     /* bytes given back to the OS with madvise, total */
   size_t mmap_calls;       /* mappings made (reservations and huge objects) */

@@ -6,7 +6,7 @@
  * 16-byte aligned, and a size is rounded up by less than 12.5% once it is
  * above 128 bytes (below, by less than 16 bytes).  Every power of two is a
  * class, which lets aligned allocations use plain classes (see
- * sizeclass_aligned).  A page of a class spans the number of 64 KiB slices
+ * sizeclass_aligned).  A page of a class spans the number of 16 KiB slices
  * that holds at least 8 blocks with the least tail waste.
  */
 #include "internal.h"
@@ -42,6 +42,14 @@ const uint8_t lm_class_direct[DIRECT_ENTRIES] = {
 
 unsigned sizeclass_of_medium(size_t size) { return class_of_above128(size); }
 
+/* The direct-table entries [*lo, *hi] of class cls (cls < 32): 1, 1, 2 or 4
+ * entries of (size + 15) / 16 per class, from the table above. */
+void sizeclass_direct_range(unsigned cls, unsigned *lo, unsigned *hi) {
+  if (cls < 16) { *lo = cls == 0 ? 0 : cls + 1; *hi = cls + 1; }
+  else if (cls < 24) { *lo = 17 + (cls - 16) * 2; *hi = *lo + 1; }
+  else { *lo = 33 + (cls - 24) * 4; *hi = *lo + 3; }
+}
+
 size_t sizeclass_block_size(unsigned cls) { return class_size(cls); }
 
 unsigned sizeclass_slices(unsigned cls) {
@@ -74,6 +82,12 @@ bool sizeclass_validate(void) {
     if (c >= LM_CLASSES || class_size(c) < s) return false;
     if (c > 0 && class_size(c - 1) >= s) return false;
     if (s > 128 && s <= LM_DIRECT_MAX && c != class_of_above128(s)) return false;
+  }
+  for (unsigned c = 0; c < LM_DIRECT_CLASSES; c++) {
+    unsigned lo, hi;
+    sizeclass_direct_range(c, &lo, &hi);
+    for (unsigned i = 0; i < LM_DIRECT; i++)
+      if ((lm_class_direct[i] == c) != (i >= lo && i <= hi)) return false;
   }
   return class_size(LM_CLASSES - 1) == LM_SMALL_MAX;
 }

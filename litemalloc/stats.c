@@ -89,7 +89,7 @@ static void out_uint(out_t *o, uint64_t v) {
 /* The scalar fields, in struct order, listed once for both formats. */
 #define LM_STATS_FIELDS(X) \
   X(live_bytes) X(live_objects) X(peak_live_bytes) X(allocs) X(frees) X(remote_frees) \
-  X(large_live_bytes) X(committed_bytes) X(reserved_bytes) X(purged_bytes) X(mmap_calls) \
+  X(large_live_bytes) X(committed_bytes) X(cached_bytes) X(reserved_bytes) X(purged_bytes) X(mmap_calls) \
   X(threads) X(heaps)
 
 size_t lm_stats_json(char *buf, size_t cap) {
