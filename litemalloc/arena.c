@@ -17,12 +17,16 @@
  * Purging.  A freed span is "dirty": its pages stay resident so that the next
  * allocation does not pay page faults (about 2 us a page here).  Dirty spans
  * are kept in a FIFO (by when they were filed, so a split remainder counts as
- * new) and given back with MADV_DONTNEED when (a) they have been
- * free longer than purge_delay_ms, checked whenever the lock is taken, or (b)
- * the dirty total exceeds max(dirty_min, 4 x in-use bytes); (b) never purges the
- * span just freed, so allocating and freeing one object in a loop does not
- * thrash, while freeing everything leaves at most about dirty_min resident.
- * lm_trim purges everything at once.
+ * new) and given back with MADV_DONTNEED when (a) they have been free longer
+ * than purge_delay_ms, checked by the background purger (purger.c) or, where
+ * it cannot run, whenever the lock is taken; or (b) the dirty total exceeds
+ * the budget of dirty_budget(); (b) never purges the span just freed, so
+ * allocating and freeing one object in a loop does not thrash.  Without the
+ * purger the budget follows the memory in use, so freeing everything leaves
+ * at most about dirty_min resident even if no call follows.
+ * Freed huge mappings are kept the same way (a few, within the same budget,
+ * for the same delay) and reused, trimmed with mremap, for the next huge
+ * object.  lm_trim purges everything at once.
  *
  * The lock guards every field of `arena` and every free span; it is taken
  * only on slow paths (a page or a large object), never by malloc or free of a
@@ -36,9 +40,12 @@
 #define REGION_MAX ((size_t)64 << 30)
 #define BIN_WORDS (LM_SLICES / 64)
 /* Dirty bytes allowed per in-use byte.  Random large objects fragment the
- * free spans; measured on the large-churn benchmark (4 live objects of 64 KiB
- * to 5 MiB), 1x purged 1 GiB in 1000 steps and ran 30x slower than 4x. */
-#define DIRTY_PER_IN_USE 4
+ * free spans.  Measured (tests/bench, with the purger): on large-churn (4 live
+ * objects of 64 KiB to 5 MiB) 1x ran 5x slower than 4x, 2x 1.7x slower; on
+ * large (2 live, sizes climbing 64 KiB..64 MiB) 4x cost 40% more peak RSS
+ * than 2x for a 20% gain in time.  2x balances the two. */
+#define DIRTY_PER_IN_USE 2
+#define HUGE_CACHE_MAX 4
 
 uint8_t lm_segmap[LM_SEGMAP_SIZE];
 uint8_t *lm_region_base;
@@ -56,12 +63,15 @@ static struct {
   uint64_t bin_bits[2][BIN_WORDS];  /* bit n: bins[k][n] is not empty */
   lm_page_t *dirty_head;         /* dirty free spans, oldest first */
   lm_page_t *dirty_tail;
+  lm_segment_t *huge_cache[HUGE_CACHE_MAX];  /* freed huge mappings */
   /* statistics (relaxed atomic stores; read without the lock) */
   size_t in_use_bytes;           /* spans handed out */
+  size_t in_use_hw;              /* most in use since the purger's last step */
   size_t dirty_bytes;            /* free spans' resident part, at most */
   size_t reserved_bytes;
   size_t segment_bytes;          /* header slices of segments */
-  size_t huge_bytes;             /* huge mappings */
+  size_t huge_bytes;             /* huge mappings, cached ones included */
+  size_t huge_cached_bytes;      /* freed huge mappings kept for reuse */
   size_t purged_bytes;
   size_t mmap_calls;
 } arena = {.region_size = REGION_MIN};
@@ -72,9 +82,29 @@ lm_page_t **segment_slices(lm_segment_t *seg) {
   return seg->slice_page;
 }
 
+/* Segment map values: 0 not ours, SEGMAP_HEAD a segment starts here,
+ * SEGMAP_MORE the rest of a huge mapping that starts further down. */
+#define SEGMAP_HEAD 1
+#define SEGMAP_MORE 2
+
+static void segmap_set(const void *start, size_t size, bool on) {
+  uintptr_t first = (uintptr_t)start >> LM_SEGMENT_SHIFT;
+  uintptr_t last = ((uintptr_t)start + size - 1) >> LM_SEGMENT_SHIFT;
+  for (uintptr_t i = last; i > first; i--)
+    __atomic_store_n(&lm_segmap[i], on ? SEGMAP_MORE : 0, __ATOMIC_RELEASE);
+  __atomic_store_n(&lm_segmap[first], on ? SEGMAP_HEAD : 0, __ATOMIC_RELEASE);
+}
+
 lm_page_t *arena_lookup_outside(const void *p) {
   uintptr_t idx = (uintptr_t)p >> LM_SEGMENT_SHIFT;
-  if (idx >= LM_SEGMAP_SIZE || __atomic_load_n(&lm_segmap[idx], __ATOMIC_ACQUIRE) == 0) return NULL;
+  if (idx >= LM_SEGMAP_SIZE) return NULL;
+  uint8_t v = __atomic_load_n(&lm_segmap[idx], __ATOMIC_ACQUIRE);
+  if (v == 0) return NULL;
+  if (v == SEGMAP_MORE) {   /* inside a huge object: its descriptor */
+    while (idx > 0 && __atomic_load_n(&lm_segmap[idx], __ATOMIC_ACQUIRE) == SEGMAP_MORE) idx--;
+    lm_segment_t *seg = (lm_segment_t *)(idx << LM_SEGMENT_SHIFT);
+    return seg->slice_page[LM_SLICES - 1];
+  }
   lm_segment_t *seg = segment_of(p);
   return segment_slices(seg)[((uintptr_t)p >> LM_SLICE_SHIFT) & (LM_SLICES - 1)];
 }
@@ -195,9 +225,29 @@ static void span_purge(lm_page_t *d) {
   os_purge(span_addr(d), size);
 }
 
+static void huge_unmap_locked(lm_segment_t *seg);
+static void huge_uncache(size_t i);
+
 static void purge_expired(uint64_t now) {
   while (arena.dirty_head && now - arena.dirty_head->free_time >= lm_options.purge_delay_ms)
     span_purge(arena.dirty_head);
+  for (size_t i = 0; i < HUGE_CACHE_MAX; i++) {
+    lm_segment_t *seg = arena.huge_cache[i];
+    if (seg && now - seg->cached_time >= lm_options.purge_delay_ms) {
+      huge_uncache(i);
+      huge_unmap_locked(seg);
+    }
+  }
+}
+
+/* The most dirty memory to keep: DIRTY_PER_IN_USE times what is in use, or
+ * with the purger running (it enforces the delay) times the most in use
+ * since its last step, so that a dip in use does not purge memory about to
+ * be reused.  Lock held. */
+static size_t dirty_budget(void) {
+  size_t base = purger_running() ? arena.in_use_hw : arena.in_use_bytes;
+  size_t budget = base * DIRTY_PER_IN_USE;
+  return budget < lm_options.dirty_min ? lm_options.dirty_min : budget;
 }
 
 /* ---- segments ------------------------------------------------------------ */
@@ -253,15 +303,53 @@ static bool segment_new(void) {
   for (size_t i = 0; i < LM_HEADER_SLICES; i++) segment_slices(seg)[i] = &lm_page_invalid;
   map_fill(seg, LM_HEADER_SLICES, LM_SLICES - LM_HEADER_SLICES, &seg->pages[LM_HEADER_SLICES]);
   span_make_free(seg, LM_HEADER_SLICES, LM_SLICES - LM_HEADER_SLICES, 0, 0);
-  __atomic_store_n(&lm_segmap[(uintptr_t)seg >> LM_SEGMENT_SHIFT], 1, __ATOMIC_RELEASE);
+  segmap_set(seg, LM_SEGMENT_SIZE, true);
   if ((uint8_t *)seg >= lm_region_base && (uint8_t *)seg < lm_region_base + region_primary_size)
     __atomic_store_n(&lm_region_carved, (size_t)(arena.region_next - lm_region_base),
                      __ATOMIC_RELEASE);
   return true;
 }
 
-lm_segment_t *arena_huge_map(size_t size) {
+/* Unmaps a huge segment.  Lock held. */
+static void huge_unmap_locked(lm_segment_t *seg) {
+  size_t size = seg->mapping_size;
+  STAT_ADD(huge_bytes, -size);
+  STAT_ADD(reserved_bytes, -size);
+  segmap_set(seg, size, false);
+  os_unmap(seg, size);
+}
+
+static void huge_uncache(size_t i) {
+  STAT_ADD(huge_cached_bytes, -arena.huge_cache[i]->mapping_size);
+  arena.huge_cache[i] = NULL;
+}
+
+lm_segment_t *arena_huge_map(size_t size, bool *zeroed) {
   arena_lock();
+  /* A cached mapping that fits, trimmed in place (mremap) if much larger. */
+  size_t best = HUGE_CACHE_MAX;
+  for (size_t i = 0; i < HUGE_CACHE_MAX; i++) {
+    lm_segment_t *c = arena.huge_cache[i];
+    if (c && c->mapping_size >= size &&
+        (best == HUGE_CACHE_MAX || c->mapping_size < arena.huge_cache[best]->mapping_size))
+      best = i;
+  }
+  if (best < HUGE_CACHE_MAX) {
+    lm_segment_t *seg = arena.huge_cache[best];
+    huge_uncache(best);
+    void *out;
+    if (seg->mapping_size - size > seg->mapping_size / 4 &&
+        os_remap(seg, seg->mapping_size, size, NULL, &out) == 0) {
+      segmap_set(seg, seg->mapping_size, false);
+      segmap_set(seg, size, true);
+      STAT_ADD(huge_bytes, size - seg->mapping_size);
+      STAT_ADD(reserved_bytes, size - seg->mapping_size);
+      seg->mapping_size = size;
+    }
+    arena_unlock();
+    *zeroed = false;
+    return seg;
+  }
   lm_segment_t *seg = (lm_segment_t *)reserve_aligned(size);
   if (seg) {
     STAT_ADD(huge_bytes, size);
@@ -269,20 +357,33 @@ lm_segment_t *arena_huge_map(size_t size) {
     seg->kind = LM_KIND_HUGE;
     seg->mapping_size = size;
     for (size_t i = 0; i < LM_HEADER_SLICES; i++) seg->slice_page[i] = &lm_page_invalid;
-    __atomic_store_n(&lm_segmap[(uintptr_t)seg >> LM_SEGMENT_SHIFT], 1, __ATOMIC_RELEASE);
+    segmap_set(seg, size, true);
   }
   arena_unlock();
+  *zeroed = true;
   return seg;
 }
 
+/* A freed huge mapping is kept (up to HUGE_CACHE_MAX, within the dirty
+ * budget, for purge_delay_ms) for the next huge object, else unmapped. */
 void arena_huge_unmap(lm_segment_t *seg) {
-  size_t size = seg->mapping_size;
+  uint64_t now = os_now_ms();
   arena_lock();
-  STAT_ADD(huge_bytes, -size);
-  STAT_ADD(reserved_bytes, -size);
-  __atomic_store_n(&lm_segmap[(uintptr_t)seg >> LM_SEGMENT_SHIFT], 0, __ATOMIC_RELEASE);
+  size_t budget = dirty_budget();
+  if (arena.dirty_bytes + arena.huge_cached_bytes + seg->mapping_size <= budget &&
+      lm_options.purge_delay_ms > 0) {
+    for (size_t i = 0; i < HUGE_CACHE_MAX; i++) {
+      if (arena.huge_cache[i]) continue;
+      seg->cached_time = now;
+      arena.huge_cache[i] = seg;
+      STAT_ADD(huge_cached_bytes, seg->mapping_size);
+      arena_unlock();
+      purger_kick();
+      return;
+    }
+  }
+  huge_unmap_locked(seg);
   arena_unlock();
-  os_unmap(seg, size);
 }
 
 lm_segment_t *arena_huge_remap(lm_segment_t *seg, size_t size) {
@@ -304,11 +405,9 @@ lm_segment_t *arena_huge_remap(lm_segment_t *seg, size_t size) {
   arena_lock();
   STAT_ADD(huge_bytes, size - old);
   STAT_ADD(reserved_bytes, size - old);
+  segmap_set(seg, old, false);
+  segmap_set(to, size, true);
   to->mapping_size = size;
-  if (to != seg) {
-    __atomic_store_n(&lm_segmap[(uintptr_t)seg >> LM_SEGMENT_SHIFT], 0, __ATOMIC_RELEASE);
-    __atomic_store_n(&lm_segmap[(uintptr_t)to >> LM_SEGMENT_SHIFT], 1, __ATOMIC_RELEASE);
-  }
   arena_unlock();
   return to;
 }
@@ -327,19 +426,20 @@ static size_t bin_find(size_t k, size_t n) {
 }
 
 /* Marks slices [first, first+n) of seg an in-use span headed by d. */
-static void span_claim(lm_segment_t *seg, lm_page_t *d, size_t first, size_t n) {
+static void span_claim(lm_segment_t *seg, lm_page_t *d, size_t first, size_t n, uint8_t kind) {
   d->slice_index = (uint16_t)first;
   d->slice_count = (uint16_t)n;
-  d->kind = LM_KIND_LARGE;
+  d->kind = kind;
   atomic_store_explicit(&d->owner, LM_OWNER_LARGE, memory_order_relaxed);
   lm_page_t **map = segment_slices(seg);
   for (size_t i = first; i < first + n; i++) map[i] = d;
   STAT_ADD(in_use_bytes, n * LM_SLICE_SIZE);
+  if (arena.in_use_bytes > arena.in_use_hw) arena.in_use_hw = arena.in_use_bytes;
 }
 
-lm_page_t *arena_alloc_span(size_t n, bool *zeroed) {
+lm_page_t *arena_alloc_span(size_t n, uint8_t kind, bool *zeroed) {
   LM_ASSERT(n >= 1 && n <= LM_SLICES - LM_HEADER_SLICES);
-  uint64_t now = lm_racy_read(arena.dirty_head) ? os_now_ms() : 0;
+  uint64_t now = STAT_GET(dirty_bytes) && !purger_running() ? os_now_ms() : 0;
   arena_lock();
   if (arena.dirty_head && now) purge_expired(now);
   size_t k = 1, b = bin_find(1, n);
@@ -361,15 +461,15 @@ lm_page_t *arena_alloc_span(size_t n, bool *zeroed) {
   if (b > n) span_make_free(seg, first, b - n, dirty < b - n ? dirty : b - n, time);
   *zeroed = dirty == 0;
   lm_page_t *u = &seg->pages[at];
-  span_claim(seg, u, at, n);
+  span_claim(seg, u, at, n, kind);
   arena_unlock();
   return u;
 }
 
 /* Frees [first, first+count) of seg (dirty), merging with free neighbours.
  * Returns the resulting free span.  Lock held. */
-static lm_page_t *span_release(lm_segment_t *seg, size_t first, size_t count, uint64_t now) {
-  size_t dirty = count;
+static lm_page_t *span_release(lm_segment_t *seg, size_t first, size_t count, size_t dirty,
+                               uint64_t now) {
   if (first > LM_HEADER_SLICES) {
     lm_page_t *l = segment_slices(seg)[first - 1];
     if (l && l->kind == LM_KIND_FREE) {
@@ -397,13 +497,13 @@ void arena_free_span(lm_page_t *page) {
   STAT_ADD(in_use_bytes, -(size_t)page->slice_count * LM_SLICE_SIZE);
   page->kind = LM_KIND_FREE;
   atomic_store_explicit(&page->owner, LM_OWNER_FREE, memory_order_relaxed);
-  lm_page_t *d = span_release(seg, page->slice_index, page->slice_count, now);
-  purge_expired(now);
-  size_t budget = STAT_GET(in_use_bytes) * DIRTY_PER_IN_USE;
-  if (budget < lm_options.dirty_min) budget = lm_options.dirty_min;
+  lm_page_t *d = span_release(seg, page->slice_index, page->slice_count, page->slice_count, now);
+  if (!purger_running()) purge_expired(now);
+  size_t budget = dirty_budget();
   while (arena.dirty_bytes > budget && arena.dirty_head && arena.dirty_head != d)
     span_purge(arena.dirty_head);
   arena_unlock();
+  purger_kick();
 }
 
 bool arena_resize_span(lm_page_t *page, size_t n) {
@@ -417,7 +517,7 @@ bool arena_resize_span(lm_page_t *page, size_t n) {
     STAT_ADD(in_use_bytes, -(count - n) * LM_SLICE_SIZE);
     page->slice_count = (uint16_t)n;
     map_fill(seg, first + n, count - n, &seg->pages[first + n]);
-    span_release(seg, first + n, count - n, now);
+    span_release(seg, first + n, count - n, count - n, now);
     ok = true;
   } else if (first + n <= LM_SLICES && first + count < LM_SLICES) {
     lm_page_t *r = segment_slices(seg)[first + count];
@@ -446,16 +546,61 @@ void arena_purge(bool force) {
   arena_lock();
   if (force) {
     while (arena.dirty_head) span_purge(arena.dirty_head);
-  } else if (arena.dirty_head) {
+    for (size_t i = 0; i < HUGE_CACHE_MAX; i++) {
+      lm_segment_t *seg = arena.huge_cache[i];
+      if (seg) { huge_uncache(i); huge_unmap_locked(seg); }
+    }
+  } else {
     purge_expired(os_now_ms());
   }
   arena_unlock();
 }
 
+uint64_t arena_purge_tick(void) {
+  for (;;) {
+    uint64_t now = os_now_ms(), delay = lm_options.purge_delay_ms;
+    arena_lock();
+    arena.in_use_hw = arena.in_use_bytes;
+    for (size_t i = 0; i < HUGE_CACHE_MAX; i++) {
+      lm_segment_t *seg = arena.huge_cache[i];
+      if (seg && now - seg->cached_time >= delay) {
+        huge_uncache(i);
+        huge_unmap_locked(seg);
+      }
+    }
+    lm_page_t *d = arena.dirty_head;
+    if (d && now - d->free_time >= delay) {
+      /* Purge outside the lock: take the span out of the bins and make it
+       * look in use so that no neighbour merges with it meanwhile. */
+      lm_segment_t *seg = segment_of(d);
+      size_t first = d->slice_index, count = d->slice_count, dirty = d->dirty_slices;
+      span_unlink(d);
+      d->kind = LM_KIND_LARGE;
+      arena_unlock();
+      os_purge(span_addr(d), count * LM_SLICE_SIZE);
+      arena_lock();
+      STAT_ADD(purged_bytes, dirty * LM_SLICE_SIZE);
+      span_release(seg, first, count, 0, d->free_time);
+      arena_unlock();
+      continue;
+    }
+    uint64_t wait = 0;
+    if (d) wait = delay - (now - d->free_time);
+    for (size_t i = 0; i < HUGE_CACHE_MAX; i++) {
+      lm_segment_t *seg = arena.huge_cache[i];
+      if (!seg) continue;
+      uint64_t w = delay - (now - seg->cached_time);
+      if (!wait || w < wait) wait = w;
+    }
+    arena_unlock();
+    return wait ? wait : (d || arena.huge_cached_bytes ? 1 : 0);
+  }
+}
+
 void arena_stats(lm_stats_t *out) {
   out->committed_bytes = STAT_GET(in_use_bytes) + STAT_GET(dirty_bytes) +
                          STAT_GET(segment_bytes) + STAT_GET(huge_bytes);
-  out->cached_bytes = STAT_GET(dirty_bytes);
+  out->cached_bytes = STAT_GET(dirty_bytes) + STAT_GET(huge_cached_bytes);
   out->reserved_bytes = STAT_GET(reserved_bytes);
   out->purged_bytes = STAT_GET(purged_bytes);
   out->mmap_calls = STAT_GET(mmap_calls);

@@ -22,7 +22,7 @@
  * only ever pushed to and emptied whole.
  *
  * Thread exit.  A pthread key destructor (looked up weakly, so the core needs
- * no pthreads) collects the heap's remote frees, returns its empty pages and
+ * no pthreads) collects the heap's remote frees, returns its spare pages and
  * puts the heap on the abandoned list; the next new thread adopts it with its
  * pages and statistics.  Heaps are never freed, so a stale heap pointer in a
  * page (read by a remote free) always points at a valid heap, and the number
@@ -100,15 +100,28 @@ uint64_t heap_class_allocs(const lm_heap_t *h, unsigned c) {
   return n;
 }
 
-void heap_publish(lm_heap_t *h, unsigned c) {
+/* The change of class c's live bytes since it was last published. */
+static int64_t heap_take_delta(lm_heap_t *h, unsigned c) {
   uint64_t live = heap_class_allocs(h, c) - h->frees[c];
   int64_t delta = (int64_t)(live - h->published[c]);
-  if (delta == 0) return;
   h->published[c] = live;
-  heap_publish_bytes(delta * (int64_t)sizeclass_block_size(c));
+  return delta * (int64_t)sizeclass_block_size(c);
+}
+
+void heap_publish(lm_heap_t *h, unsigned c) {
+  int64_t delta = heap_take_delta(h, c);
+  if (delta) heap_publish_bytes(delta);
+}
+
+static void heap_publish_all(lm_heap_t *h) {
+  int64_t delta = 0;
+  for (unsigned c = 0; c < LM_CLASSES; c++) delta += heap_take_delta(h, c);
+  if (delta) heap_publish_bytes(delta);
 }
 
 /* ---- heaps: make, adopt, abandon ------------------------------------------ */
+
+static void heap_spares_release(lm_heap_t *h);
 
 extern int pthread_setspecific(unsigned key, const void *value) __attribute__((weak));
 LM_HIDDEN extern unsigned lm_heap_key;
@@ -128,7 +141,7 @@ static lm_heap_t *heap_new_locked(void) {
   for (unsigned i = 0; i < LM_DIRECT; i++) h->direct[i] = &lm_page_empty;
   h->next_all = heaps_all;
   __atomic_store_n(&heaps_all, h, __ATOMIC_RELEASE);
-  heaps_made++;
+  __atomic_store_n(&heaps_made, heaps_made + 1, __ATOMIC_RELAXED);
   return h;
 }
 
@@ -143,7 +156,7 @@ lm_heap_t *heap_get(void) {
   if (h) {
     h->active = true;
     h->next_abandoned = NULL;
-    heaps_active++;
+    __atomic_store_n(&heaps_active, heaps_active + 1, __ATOMIC_RELAXED);
   }
   arena_unlock();
   if (!h) return NULL;
@@ -153,17 +166,19 @@ lm_heap_t *heap_get(void) {
   return h;
 }
 
+/* The heap keeps its pages (the next thread to adopt it uses them; empty ones
+ * beyond one per class went back as they emptied); its spares go back. */
 void heap_abandon(lm_heap_t *h) {
   if (h == &lm_heap_empty) return;
   heap_collect_remote(h);
-  heap_trim(h);
-  for (unsigned c = 0; c < LM_CLASSES; c++) heap_publish(h, c);
+  heap_spares_release(h);
+  heap_publish_all(h);
   lm_tls_heap = &lm_heap_empty;
   arena_lock();
   h->active = false;
   h->next_abandoned = heaps_abandoned;
   heaps_abandoned = h;
-  heaps_active--;
+  __atomic_store_n(&heaps_active, heaps_active - 1, __ATOMIC_RELAXED);
   arena_unlock();
 }
 
@@ -236,9 +251,9 @@ void heap_trim(lm_heap_t *h) {
       }
       page = next;
     }
-    heap_publish(h, c);
   }
   heap_spares_release(h);
+  heap_publish_all(h);
 }
 
 static lm_page_t *heap_page_new(lm_heap_t *h, unsigned c) {
@@ -253,7 +268,7 @@ static lm_page_t *heap_page_new(lm_heap_t *h, unsigned c) {
     }
   }
   bool zeroed;
-  if (!page) page = arena_alloc_span(n, &zeroed);
+  if (!page) page = arena_alloc_span(n, LM_KIND_SMALL, &zeroed);
   if (!page) return NULL;
   page_init(page, h, c);
   queue_push_front(h, c, page);
@@ -317,7 +332,7 @@ void *heap_malloc_slow(lm_heap_t *h, unsigned c) {
  * of, or in a free span. */
 static LM_COLD void bad_pointer(const lm_page_t *page, const void *p) {
   if (page->kind == LM_KIND_FREE && ((uintptr_t)p & (LM_SLICE_SIZE - 1)) == 0)
-    error_fatal("double free (large object already freed) of", p);
+    error_fatal("invalid pointer (not allocated, or a double free of a large object):", p);
   if (page->kind == LM_KIND_SMALL && page_is_block(page, p) &&
       ((const lm_block_t *)p)->tag == block_tag(p))
     error_fatal("double free of", p);

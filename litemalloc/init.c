@@ -11,15 +11,17 @@
  *
  * Options (documented in the README):
  *   LITEMALLOC_SHOW_STATS=1|json  print statistics to stderr at exit
- *   LITEMALLOC_PURGE_DELAY_MS=N   keep freed spans resident N ms (default 1000)
+ *   LITEMALLOC_PURGE_DELAY_MS=N   keep freed spans resident N ms (default 500)
  *   LITEMALLOC_DIRTY_MB=N         always allow N MiB of freed spans (default 8)
+ *   LITEMALLOC_PURGE_THREAD=0|1   purge in a background thread (default 1)
  */
 #include "internal.h"
 
 lm_options_t lm_options = {
-    .purge_delay_ms = 1000,
+    .purge_delay_ms = 500,
     .dirty_min = (size_t)8 << 20,
     .show_stats = 0,
+    .purge_thread = 1,
 };
 uintptr_t lm_cookie;
 unsigned lm_heap_key;
@@ -32,6 +34,9 @@ extern void *__dso_handle __attribute__((weak));
 LM_HIDDEN bool sizeclass_validate(void);
 
 static _Atomic int init_state;      /* 0 not yet, 1 core done, 2 hooks done */
+static _Atomic bool constructed;    /* our constructor has run */
+
+bool init_constructed(void) { return atomic_load_explicit(&constructed, memory_order_acquire); }
 
 /* ---- options --------------------------------------------------------------- */
 
@@ -73,6 +78,9 @@ static void option_set(const char *entry) {
   } else if (starts_with(name, "PURGE_DELAY_MS=")) {
     if (parse_uint(value, 3600000, &v)) lm_options.purge_delay_ms = v;
     else error_warn("LITEMALLOC_PURGE_DELAY_MS must be 0..3600000 (ms), not ", value);
+  } else if (starts_with(name, "PURGE_THREAD=")) {
+    if (streq(value, "0") || streq(value, "1")) lm_options.purge_thread = value[0] - '0';
+    else error_warn("LITEMALLOC_PURGE_THREAD must be 0 or 1, not ", value);
   } else if (starts_with(name, "DIRTY_MB=")) {
     if (parse_uint(value, 1 << 20, &v)) lm_options.dirty_min = (size_t)v << 20;
     else error_warn("LITEMALLOC_DIRTY_MB must be 0..1048576 (MiB), not ", value);
@@ -112,7 +120,10 @@ static void options_read(void) {
 static void thread_exit(void *heap) { heap_abandon((lm_heap_t *)heap); }
 static void fork_prepare(void) { arena_lock(); }
 static void fork_parent(void) { arena_unlock(); }
-static void fork_child(void) { arena_after_fork_child(); }
+static void fork_child(void) {
+  arena_after_fork_child();
+  purger_after_fork_child();
+}
 
 void init_process(void) {
   if (LM_LIKELY(atomic_load_explicit(&init_state, memory_order_acquire) == 2)) return;
@@ -139,7 +150,10 @@ void init_process(void) {
   }
 }
 
-__attribute__((constructor)) static void init_at_load(void) { init_process(); }
+__attribute__((constructor)) static void init_at_load(void) {
+  init_process();
+  atomic_store_explicit(&constructed, true, memory_order_release);
+}
 
 __attribute__((destructor)) static void show_stats_at_exit(void) {
   if (lm_options.show_stats == 1) {

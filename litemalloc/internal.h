@@ -9,6 +9,7 @@
  *   large.c     objects above the largest class: spans and huge mappings
  *   arena.c     segments, free spans, coalescing, purging; the global lock
  *   sizeclass.c the size classes
+ *   purger.c    the background thread that gives cached memory back over time
  *   stats.c     merging per-thread counters; text and JSON
  *   init.c      process-wide start-up, options, fork and exit hooks
  *   error.c     the one-line fatal messages and debug assertions
@@ -108,7 +109,7 @@ typedef struct lm_page_s {
   _Atomic uintptr_t owner;   /* heap, heap|FULL, LARGE or FREE (see above) */
   uint8_t *start;            /* first block */
   uint64_t div_magic;        /* UINT64_MAX / block_size + 1 (see page_is_block) */
-  uint64_t limit;            /* small page: block_limit(block_size, capacity) */
+  uint64_t limit;            /* small page: block_limit(block_size, reserved) */
   size_t block_size;         /* bytes per block (large: usable bytes) */
   uint8_t cls;               /* size class (small pages) */
   uint8_t kind;              /* enum lm_page_kind */
@@ -138,6 +139,7 @@ typedef struct lm_segment_s {
   lm_page_t *slice_page[LM_SLICES];  /* slice -> descriptor, outside the primary reservation */
   size_t kind;                       /* LM_KIND_SMALL (normal) or LM_KIND_HUGE */
   size_t mapping_size;               /* huge: bytes mapped */
+  uint64_t cached_time;              /* huge, freed and cached: since when (ms) */
   lm_page_t pages[LM_SLICES];        /* descriptors, indexed by first slice */
 } lm_segment_t;
 
@@ -187,6 +189,7 @@ typedef struct lm_options_s {
   uint64_t purge_delay_ms;   /* LITEMALLOC_PURGE_DELAY_MS: keep free spans this long */
   size_t dirty_min;          /* LITEMALLOC_DIRTY_MB: cache at least this much dirty */
   int show_stats;            /* LITEMALLOC_SHOW_STATS: 0 no, 1 text, 2 json */
+  int purge_thread;          /* LITEMALLOC_PURGE_THREAD: purge in the background */
 } lm_options_t;
 
 LM_HIDDEN extern lm_options_t lm_options;
@@ -235,20 +238,28 @@ static inline lm_page_t *page_lookup(const void *p) {
 
 static inline uintptr_t block_tag(const void *b) { return (uintptr_t)b ^ lm_cookie; }
 
-/* Is p a block of the small page whose span holds p?  With c = div_magic
- * = UINT64_MAX / d + 1 for block size d, off * c (mod 2^64) is below c exactly
- * when d divides off (Lemire et al., for off < 2^32), and for off = k * d it
- * equals k * e with e = d * c mod 2^64; so off * c < capacity * e tests both
- * "block start" and "block index < capacity" with one multiply.  When d is a
- * power of two e is 0, spans hold whole blocks, and the limit is 1. */
+/* Is p a block of the small page whose span holds p, one the page has
+ * handed out at least once?  With c = div_magic = UINT64_MAX / d + 1 for block
+ * size d, off * c (mod 2^64) is below c exactly when d divides off (Lemire et
+ * al., for off < 2^32), and for off = k * d it equals k * e with e = d * c mod
+ * 2^64; so off * c < reserved * e tests "block start" and "block index <
+ * reserved" with one multiply (powers of two: see div_magic_for). */
 static inline bool page_is_block(const lm_page_t *page, const void *p) {
-  return (uint64_t)((const uint8_t *)p - page->start) * page->div_magic < page->limit;
+  /* limit only grows while the page lives, and a block handed out before it
+   * was freed by another thread is below any value that thread can read. */
+  return (uint64_t)((const uint8_t *)p - page->start) * page->div_magic < lm_racy_read(page->limit);
 }
 
-static inline uint64_t div_magic_for(size_t d) { return UINT64_MAX / d + 1; }
-static inline uint64_t block_limit(size_t d, uint32_t capacity) {
-  uint64_t e = div_magic_for(d) * d;
-  return e ? (uint64_t)capacity * e : 1;
+/* The multiplier and limit of page_is_block for block size d and n blocks.
+ * For d a power of two 2^s the Lemire constant would lose the block index, so
+ * it is 2^(64-s) + 1 instead: then off * c == off when d divides off, and is at
+ * least 2^(64-s) > any offset otherwise; the limit is n * d. */
+static inline uint64_t div_magic_for(size_t d) {
+  return (d & (d - 1)) == 0 ? (UINT64_MAX / d + 1) + 1 : UINT64_MAX / d + 1;
+}
+static inline uint64_t block_limit(size_t d, uint32_t n) {
+  if ((d & (d - 1)) == 0) return (uint64_t)n * d;
+  return (uint64_t)n * (div_magic_for(d) * d);
 }
 
 /* Statistics counters: plain stores by their owner; readers use relaxed loads.
@@ -323,6 +334,9 @@ LM_HIDDEN long os_read(int fd, void *buf, size_t len);          /* bytes, 0 at e
 LM_HIDDEN void os_close(int fd);
 LM_HIDDEN void os_futex_wait(_Atomic int *addr, int val);
 LM_HIDDEN void os_futex_wake(_Atomic int *addr, int n);
+LM_HIDDEN void os_futex_wait_ms(_Atomic int *addr, int val, uint64_t ms);
+LM_HIDDEN void os_block_signals(uint64_t *old);          /* all of them; old mask out */
+LM_HIDDEN void os_restore_signals(const uint64_t *old);
 LM_HIDDEN uint64_t os_random(void);
 
 /* ---- sizeclass.c --------------------------------------------------------- */
@@ -347,10 +361,11 @@ LM_HIDDEN unsigned sizeclass_aligned(size_t size, size_t align);
 LM_HIDDEN lm_page_t **segment_slices(lm_segment_t *seg);
 LM_HIDDEN void arena_lock(void);
 LM_HIDDEN void arena_unlock(void);
-/* A span of n slices (1 <= n <= LM_SLICES-LM_HEADER_SLICES); its descriptor's slice map is
- * set and its owner is LM_OWNER_LARGE until the caller sets it.  Sets
+/* A span of n slices (1 <= n <= LM_SLICES-LM_HEADER_SLICES) of the given
+ * kind (small or large; set under the lock, as neighbours read it); its slice
+ * map is set and its owner is LM_OWNER_LARGE until the caller sets it.  Sets
  * *zeroed when the span's memory is known to be zero.  NULL when out of memory. */
-LM_HIDDEN lm_page_t *arena_alloc_span(size_t n, bool *zeroed);
+LM_HIDDEN lm_page_t *arena_alloc_span(size_t n, uint8_t kind, bool *zeroed);
 /* Gives a span back: coalesces, caches it dirty, purges by policy. */
 LM_HIDDEN void arena_free_span(lm_page_t *page);
 /* Grows an in-use span in place to n slices if the slices after it are free;
@@ -361,10 +376,13 @@ LM_HIDDEN void arena_purge(bool force);
 /* Huge segments: a mapping of `size` bytes (a multiple of the OS page)
  * aligned to the segment size, registered in the segment map; resized in
  * place or moved without copying (mremap); unmapped. */
-LM_HIDDEN lm_segment_t *arena_huge_map(size_t size);
+LM_HIDDEN lm_segment_t *arena_huge_map(size_t size, bool *zeroed);
 LM_HIDDEN lm_segment_t *arena_huge_remap(lm_segment_t *seg, size_t size);
 LM_HIDDEN void arena_huge_unmap(lm_segment_t *seg);
 LM_HIDDEN void arena_stats(lm_stats_t *out);
+/* The purger's step: purges what has expired; returns the ms until the next
+ * cached span expires, or 0 when nothing is cached. */
+LM_HIDDEN uint64_t arena_purge_tick(void);
 LM_HIDDEN void arena_after_fork_child(void);
 LM_HIDDEN bool arena_validate(void);
 
@@ -418,9 +436,20 @@ LM_HIDDEN size_t heap_counts(size_t *heaps);
 LM_HIDDEN bool heap_validate(const lm_heap_t *heap);
 LM_HIDDEN bool heap_validate_class(const lm_heap_t *heap, unsigned cls);
 
+/* ---- purger.c ------------------------------------------------------------- */
+
+/* Called after freeing memory into the cache, without locks held: starts the
+ * background purger once, or wakes it when it sleeps with nothing to do. */
+LM_HIDDEN void purger_kick(void);
+/* Whether the background purger runs (so the arena may cache by time). */
+LM_HIDDEN bool purger_running(void);
+LM_HIDDEN void purger_after_fork_child(void);
+
 /* ---- init.c --------------------------------------------------------------- */
 
 /* Process-wide start-up; idempotent and cheap once done. */
 LM_HIDDEN void init_process(void);
+/* True once the library's constructor has run (libc is usable). */
+LM_HIDDEN bool init_constructed(void);
 
 #endif /* LITEMALLOC_INTERNAL_H */

@@ -49,7 +49,8 @@ void *large_alloc(lm_heap_t *h, size_t size, size_t align, bool zero) {
   size_t lead = align > LM_SLICE_SIZE ? align : 0;   /* room to align the start */
   if (usable + lead <= LM_LARGE_MAX) {
     bool zeroed;
-    lm_page_t *page = arena_alloc_span((usable + lead + LM_SLICE_SIZE - 1) / LM_SLICE_SIZE, &zeroed);
+    lm_page_t *page = arena_alloc_span((usable + lead + LM_SLICE_SIZE - 1) / LM_SLICE_SIZE,
+                                       LM_KIND_LARGE, &zeroed);
     if (!page) { error_set_errno(12 /* ENOMEM */); return NULL; }
     uint8_t *span = (uint8_t *)segment_of(page) + (size_t)page->slice_index * LM_SLICE_SIZE;
     page->start = lead ? (uint8_t *)round_up((uintptr_t)span, align) : span;
@@ -65,7 +66,8 @@ void *large_alloc(lm_heap_t *h, size_t size, size_t align, bool zero) {
   size_t header = LM_HEADER_SLICES * LM_SLICE_SIZE;
   size_t offset = align > header ? align : header;
   if (usable > SIZE_MAX / 2 - offset) { error_set_errno(12); return NULL; }
-  lm_segment_t *seg = arena_huge_map(offset + usable);
+  bool zeroed;
+  lm_segment_t *seg = arena_huge_map(offset + usable, &zeroed);
   if (!seg) { error_set_errno(12); return NULL; }
   size_t slice = offset / LM_SLICE_SIZE;
   lm_page_t *page = &seg->pages[slice];
@@ -75,8 +77,9 @@ void *large_alloc(lm_heap_t *h, size_t size, size_t align, bool zero) {
   page->start = (uint8_t *)seg + offset;
   page->capacity = 1;
   page->used = 1;
-  page->zeroed = 1;
+  page->zeroed = zeroed;
   large_set_size(page, usable);
+  if (zero && !zeroed) memset(page->start, 0, size);
   atomic_store_explicit(&page->owner, LM_OWNER_LARGE, memory_order_release);
   for (size_t i = LM_HEADER_SLICES; i < LM_SLICES; i++) seg->slice_page[i] = page;  /* exact map */
   large_count(h, (int64_t)usable, true);

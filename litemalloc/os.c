@@ -126,6 +126,20 @@ void os_futex_wait(_Atomic int *addr, int val) {
   sys6(SYS_futex, (long)addr, FUTEX_WAIT_PRIVATE, val, 0, 0, 0);
 }
 
+void os_futex_wait_ms(_Atomic int *addr, int val, uint64_t ms) {
+  struct { long sec, nsec; } ts = {(long)(ms / 1000), (long)(ms % 1000) * 1000000};
+  sys6(SYS_futex, (long)addr, FUTEX_WAIT_PRIVATE, val, (long)&ts, 0, 0);
+}
+
+void os_block_signals(uint64_t *old) {
+  uint64_t all = ~0ull;
+  sys6(SYS_rt_sigprocmask, 0 /* SIG_BLOCK */, (long)&all, (long)old, 8, 0, 0);
+}
+
+void os_restore_signals(const uint64_t *old) {
+  sys6(SYS_rt_sigprocmask, 2 /* SIG_SETMASK */, (long)old, 0, 8, 0, 0);
+}
+
 void os_futex_wake(_Atomic int *addr, int n) {
   sys6(SYS_futex, (long)addr, FUTEX_WAKE_PRIVATE, n, 0, 0, 0);
 }

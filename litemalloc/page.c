@@ -19,10 +19,9 @@ void page_init(lm_page_t *page, lm_heap_t *heap, unsigned cls) {
   page->capacity = (uint32_t)(span / bs);
   page->block_size = bs;
   page->div_magic = div_magic_for(bs);
-  page->limit = block_limit(bs, page->capacity);
+  __atomic_store_n(&page->limit, 0, __ATOMIC_RELAXED);   /* no block is valid yet */
   page->start = (uint8_t *)segment_of(page) + (size_t)page->slice_index * LM_SLICE_SIZE;
   page->cls = (uint8_t)cls;
-  page->kind = LM_KIND_SMALL;
   page->next = page->prev = NULL;
   atomic_store_explicit(&page->owner, (uintptr_t)heap, memory_order_release);
 }
@@ -46,13 +45,14 @@ bool page_extend(lm_page_t *page) {
   ((lm_block_t *)last)->tag = block_tag(last);
   page->free = (lm_block_t *)first;
   page->reserved += n;
+  __atomic_store_n(&page->limit, block_limit(bs, page->reserved), __ATOMIC_RELAXED);
   return true;
 }
 
 bool page_validate(const lm_page_t *page) {
   LM_CHECK(page->kind == LM_KIND_SMALL);
   LM_CHECK(page->cls < LM_CLASSES && page->block_size == sizeclass_block_size(page->cls));
-  LM_CHECK(page->limit == block_limit(page->block_size, page->capacity));
+  LM_CHECK(page->limit == block_limit(page->block_size, page->reserved));
   LM_CHECK(page->reserved <= page->capacity);
   LM_CHECK(page->start == (uint8_t *)segment_of(page) + (size_t)page->slice_index * LM_SLICE_SIZE);
   LM_CHECK(page->start + page_area(page) <=

@@ -102,6 +102,8 @@ size_t lm_stats_json(char *buf, size_t cap) {
 #define X(f) out_str(&o, ",\"" #f "\":"); out_uint(&o, s.f);
   LM_STATS_FIELDS(X)
 #undef X
+  out_str(&o, ",\"class_count\":");
+  out_uint(&o, s.class_count);
   out_str(&o, ",\"classes\":[");
   for (size_t c = 0; c < s.class_count; c++) {
     out_str(&o, c ? ",{\"block_size\":" : "{\"block_size\":");

@@ -1,0 +1,99 @@
+/* The C library's allocation functions, each forwarded to litemalloc.
+ *
+ * Linked into a program (//override, alwayslink) or preloaded
+ * (//override:liblitemalloc.so), these definitions take the place of glibc's
+ * malloc for the whole process: the dynamic linker binds every reference to
+ * malloc, glibc's own included, to the first definition it finds, and that
+ * is this one.  The __libc_* and __posix_memalign entry points are defined
+ * too, so that nothing in a static link needs glibc's malloc.o.
+ *
+ * Nothing here has logic of its own: one forwarding line per symbol (the
+ * size arithmetic of reallocarray and pvalloc is in forward.h), except
+ * mallinfo2, which copies lm_stats into glibc's struct.  The file is
+ * compiled with -fno-builtin so that the compiler cannot turn a body into a
+ * call to the function it defines.  The core is compiled with
+ * -fvisibility=hidden, so every definition here says it is exported.
+ */
+#define _GNU_SOURCE
+#include <malloc.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "litemalloc/litemalloc.h"
+#include "override/forward.h"
+
+#define EXPORT __attribute__((visibility("default")))
+#define PAGE LM_FORWARD_PAGE
+
+/* Not declared by glibc 2.36's headers (cfree was dropped from them; the
+ * other two are C23). */
+void cfree(void *p);
+void free_sized(void *p, size_t size);
+void free_aligned_sized(void *p, size_t alignment, size_t size);
+/* glibc's own names, which its headers do not declare either. */
+void *__libc_malloc(size_t size);
+void __libc_free(void *p);
+void *__libc_calloc(size_t n, size_t size);
+void *__libc_realloc(void *p, size_t size);
+void *__libc_memalign(size_t alignment, size_t size);
+void *__libc_valloc(size_t size);
+void *__libc_pvalloc(size_t size);
+int __posix_memalign(void **out, size_t alignment, size_t size);
+
+/* ---- the standard and glibc allocation functions ----------------------- */
+
+EXPORT void *malloc(size_t size) { return lm_malloc(size); }
+EXPORT void free(void *p) { lm_free(p); }
+EXPORT void *calloc(size_t n, size_t size) { return lm_calloc(n, size); }
+EXPORT void *realloc(void *p, size_t size) { return lm_realloc(p, size); }
+EXPORT void *reallocarray(void *p, size_t n, size_t size) { return lm_realloc(p, lm_forward_array_size(n, size)); }
+EXPORT void *aligned_alloc(size_t alignment, size_t size) { return lm_aligned_alloc(alignment, size); }
+EXPORT int posix_memalign(void **out, size_t alignment, size_t size) { return lm_posix_memalign(out, alignment, size); }
+EXPORT void *memalign(size_t alignment, size_t size) { return lm_memalign(alignment, size); }
+EXPORT void *valloc(size_t size) { return lm_memalign(PAGE, size); }
+EXPORT void *pvalloc(size_t size) { return lm_memalign(PAGE, lm_forward_page_round(size)); }
+EXPORT size_t malloc_usable_size(void *p) { return lm_usable_size(p); }
+EXPORT void cfree(void *p) { lm_free(p); }
+EXPORT void free_sized(void *p, size_t size) { lm_free(p); }
+EXPORT void free_aligned_sized(void *p, size_t alignment, size_t size) { lm_free(p); }
+
+/* ---- glibc's internal entry points ------------------------------------- */
+
+EXPORT void *__libc_malloc(size_t size) { return lm_malloc(size); }
+EXPORT void __libc_free(void *p) { lm_free(p); }
+EXPORT void *__libc_calloc(size_t n, size_t size) { return lm_calloc(n, size); }
+EXPORT void *__libc_realloc(void *p, size_t size) { return lm_realloc(p, size); }
+EXPORT void *__libc_memalign(size_t alignment, size_t size) { return lm_memalign(alignment, size); }
+EXPORT void *__libc_valloc(size_t size) { return lm_memalign(PAGE, size); }
+EXPORT void *__libc_pvalloc(size_t size) { return lm_memalign(PAGE, lm_forward_page_round(size)); }
+EXPORT int __posix_memalign(void **out, size_t alignment, size_t size) { return lm_posix_memalign(out, alignment, size); }
+
+/* ---- maintenance and statistics ---------------------------------------- */
+
+/* glibc returns 1 when it released memory; lm_trim does not say. */
+EXPORT int malloc_trim(size_t pad) {
+  lm_trim();
+  return 1;
+}
+
+EXPORT void malloc_stats(void) { lm_stats_print(STDERR_FILENO); }
+
+/* glibc's summary, in litemalloc's terms: "arena" is the memory committed,
+ * in use or cached; "hblkhd" the part in large and huge objects. */
+EXPORT struct mallinfo2 mallinfo2(void) {
+  lm_stats_t s = {.size = sizeof s};
+  lm_stats(&s);
+  return (struct mallinfo2){
+      .arena = s.committed_bytes,
+      .hblkhd = s.large_live_bytes,
+      .uordblks = s.live_bytes,
+      .fordblks = s.committed_bytes > s.live_bytes ? s.committed_bytes - s.live_bytes : 0,
+  };
+}
+
+/* The same with the old int fields (deprecated by glibc; they wrap). */
+EXPORT struct mallinfo mallinfo(void) {
+  struct mallinfo2 m = mallinfo2();
+  return (struct mallinfo){.arena = (int)m.arena, .hblkhd = (int)m.hblkhd,
+                           .uordblks = (int)m.uordblks, .fordblks = (int)m.fordblks};
+}

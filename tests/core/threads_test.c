@@ -1,0 +1,100 @@
+/* Many short-lived threads: heaps are reused, not accumulated.
+ *
+ * 10,000 threads run in batches of 8; each allocates and frees objects and
+ * leaves a few for the main thread to free after it has exited.  After the
+ * first 500 threads the number of heaps and committed bytes are recorded; at
+ * the end they must not have grown beyond a small bound. */
+#define _GNU_SOURCE
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "litemalloc/litemalloc.h"
+
+#define CHECK(e)                                                           \
+  do {                                                                     \
+    if (!(e)) {                                                            \
+      fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #e); \
+      exit(1);                                                             \
+    }                                                                      \
+  } while (0)
+
+#define MiB ((size_t)1 << 20)
+#define TOTAL 10000
+#define BATCH 8
+#define LEFT 5
+
+typedef struct {
+  unsigned index;
+  void *left[LEFT];  /* objects for main to free */
+} job_t;
+
+static uint64_t xorshift(uint64_t *s) {
+  uint64_t x = *s;
+  x ^= x << 13;
+  x ^= x >> 7;
+  x ^= x << 17;
+  return *s = x;
+}
+
+static void *work(void *arg) {
+  job_t *job = arg;
+  uint64_t rng = 0x2545f4914f6cdd1dull * (job->index + 1);
+  void *p[64];
+  for (int i = 0; i < 64; i++) {
+    size_t r = xorshift(&rng) % 100;
+    size_t sz = r < 80 ? xorshift(&rng) % 256
+              : r < 98 ? xorshift(&rng) % 32768 : 150000 + xorshift(&rng) % 500000;
+    p[i] = lm_malloc(sz);
+    CHECK(p[i] != NULL);
+    memset(p[i], 0x3c, sz < 1024 ? sz : 1024);
+  }
+  for (int i = 0; i < 64; i++) {
+    if (i < LEFT) job->left[i] = p[i];
+    else lm_free(p[i]);
+  }
+  return NULL;
+}
+
+static lm_stats_t stats_now(void) {
+  lm_stats_t s;
+  memset(&s, 0, sizeof s);
+  s.size = sizeof s;
+  lm_stats(&s);
+  return s;
+}
+
+int main(void) {
+  static job_t jobs[BATCH];
+  lm_stats_t at500 = {0};
+  for (unsigned done = 0; done < TOTAL; done += BATCH) {
+    pthread_t tid[BATCH];
+    for (unsigned t = 0; t < BATCH; t++) {
+      jobs[t].index = done + t;
+      CHECK(pthread_create(&tid[t], NULL, work, &jobs[t]) == 0);
+    }
+    for (unsigned t = 0; t < BATCH; t++) {
+      CHECK(pthread_join(tid[t], NULL) == 0);
+      for (int i = 0; i < LEFT; i++) lm_free(jobs[t].left[i]);
+    }
+    if (done + BATCH == 504) at500 = stats_now();
+  }
+  lm_stats_t end = stats_now();
+  printf("after 504 threads: heaps %zu threads %zu committed %zu KiB reserved %zu KiB\n",
+         at500.heaps, at500.threads, at500.committed_bytes >> 10,
+         at500.reserved_bytes >> 10);
+  printf("after %d threads: heaps %zu threads %zu committed %zu KiB reserved %zu KiB\n",
+         TOTAL, end.heaps, end.threads, end.committed_bytes >> 10,
+         end.reserved_bytes >> 10);
+  CHECK(end.heaps <= 64);
+  CHECK(end.heaps <= BATCH + 1);  /* heaps never outnumber live threads */
+  CHECK(end.committed_bytes <= 2 * at500.committed_bytes + 8 * MiB);
+  CHECK(end.reserved_bytes <= 2 * at500.reserved_bytes + 64 * MiB);
+  CHECK(end.live_objects == 0);
+  CHECK(end.frees == end.allocs);
+  CHECK(end.threads <= 1);
+  puts("threads_test: OK");
+  return 0;
+}
