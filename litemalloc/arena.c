@@ -240,6 +240,18 @@ static void purge_expired(uint64_t now) {
   }
 }
 
+/* The time to stamp freed memory with.  A system call costs more than the
+ * rest of a span operation, so while the purger runs, the clock it keeps
+ * (read at each of its steps, at least every purge_delay_ms while anything is
+ * cached) stands in; a stamp can then be early by up to that, which only
+ * makes the span expire sooner. */
+static _Atomic uint64_t coarse_ms;
+
+static uint64_t arena_now(void) {
+  if (purger_running()) return atomic_load_explicit(&coarse_ms, memory_order_relaxed);
+  return os_now_ms();
+}
+
 /* The most dirty memory to keep: DIRTY_PER_IN_USE times what is in use, or
  * with the purger running (it enforces the delay) times the most in use
  * since its last step, so that a dip in use does not purge memory about to
@@ -367,7 +379,7 @@ lm_segment_t *arena_huge_map(size_t size, bool *zeroed) {
 /* A freed huge mapping is kept (up to HUGE_CACHE_MAX, within the dirty
  * budget, for purge_delay_ms) for the next huge object, else unmapped. */
 void arena_huge_unmap(lm_segment_t *seg) {
-  uint64_t now = os_now_ms();
+  uint64_t now = arena_now();
   arena_lock();
   size_t budget = dirty_budget();
   if (arena.dirty_bytes + arena.huge_cached_bytes + seg->mapping_size <= budget &&
@@ -492,7 +504,7 @@ static lm_page_t *span_release(lm_segment_t *seg, size_t first, size_t count, si
 
 void arena_free_span(lm_page_t *page) {
   lm_segment_t *seg = segment_of(page);
-  uint64_t now = os_now_ms();   /* a system call: before the lock */
+  uint64_t now = arena_now();   /* maybe a system call: before the lock */
   arena_lock();
   STAT_ADD(in_use_bytes, -(size_t)page->slice_count * LM_SLICE_SIZE);
   page->kind = LM_KIND_FREE;
@@ -559,6 +571,7 @@ void arena_purge(bool force) {
 uint64_t arena_purge_tick(void) {
   for (;;) {
     uint64_t now = os_now_ms(), delay = lm_options.purge_delay_ms;
+    atomic_store_explicit(&coarse_ms, now, memory_order_relaxed);
     arena_lock();
     arena.in_use_hw = arena.in_use_bytes;
     for (size_t i = 0; i < HUGE_CACHE_MAX; i++) {

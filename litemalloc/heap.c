@@ -16,10 +16,15 @@
  * other threads free a heap's blocks in batches) away from the arena lock.
  *
  * Frees by other threads.  A thread that frees a block of a page it does not
- * own pushes the block onto the owner heap's `remote` stack with one CAS (no
- * lock); the owner takes the whole stack with one exchange at its next slow
- * path and frees the blocks locally.  There is no ABA problem: the stack is
- * only ever pushed to and emptied whole.
+ * own first keeps it, up to FOREIGN_BYTES per class, on its heap's foreign
+ * list for that class, and points malloc's direct entries at that list: the
+ * next allocations of the class reuse those blocks while they are still in
+ * this core's cache (the block stays counted in its page's `used` the whole
+ * time, so the page cannot go away under it).  Beyond that, or at thread exit
+ * and lm_trim, it pushes the block onto the owner heap's `remote` stack with
+ * one CAS (no lock); the owner takes the whole stack with one exchange at its
+ * next slow path and frees the blocks locally.  There is no ABA problem: the
+ * stack is only ever pushed to and emptied whole.
  *
  * Thread exit.  A pthread key destructor (looked up weakly, so the core needs
  * no pthreads) collects the heap's remote frees, returns its spare pages and
@@ -44,19 +49,26 @@ static size_t heaps_made, heaps_active;
 static uint8_t *meta_next, *meta_end; /* bump area for heap structs */
 
 #define META_CHUNK ((size_t)256 * 1024)
-#define HEAP_SPARE_MAX 8
+#define HEAP_SPARE_MAX 16
+#define FOREIGN_BYTES ((size_t)16 * 1024)
 
 /* ---- class queues ------------------------------------------------------- */
 
 static bool queue_empty(const lm_heap_t *h, unsigned c) { return h->pages[c] == &lm_page_empty; }
 
-/* Sets the queue head, and the direct entries that lead to it. */
-static void queue_set_head(lm_heap_t *h, unsigned c, lm_page_t *p) {
-  h->pages[c] = p;
-  if (c >= LM_DIRECT_CLASSES) return;
+/* Points class c's direct entries at p. */
+static void direct_set(lm_heap_t *h, unsigned c, lm_page_t *p) {
   unsigned lo, hi;
   sizeclass_direct_range(c, &lo, &hi);
   for (unsigned i = lo; i <= hi; i++) h->direct[i] = p;
+}
+
+/* Sets the queue head, and the direct entries that lead to it unless they
+ * lead to the foreign list for now. */
+static void queue_set_head(lm_heap_t *h, unsigned c, lm_page_t *p) {
+  h->pages[c] = p;
+  if (c < LM_DIRECT_CLASSES && h->direct[sizeclass_direct_first(c)] != &h->foreign[c])
+    direct_set(h, c, p);
 }
 
 static void queue_push_front(lm_heap_t *h, unsigned c, lm_page_t *p) {
@@ -122,6 +134,7 @@ static void heap_publish_all(lm_heap_t *h) {
 /* ---- heaps: make, adopt, abandon ------------------------------------------ */
 
 static void heap_spares_release(lm_heap_t *h);
+static void foreign_flush(lm_heap_t *h);
 
 extern int pthread_setspecific(unsigned key, const void *value) __attribute__((weak));
 LM_HIDDEN extern unsigned lm_heap_key;
@@ -139,6 +152,11 @@ static lm_heap_t *heap_new_locked(void) {
   meta_next += size;
   for (unsigned c = 0; c < LM_CLASSES; c++) h->pages[c] = &lm_page_empty;
   for (unsigned i = 0; i < LM_DIRECT; i++) h->direct[i] = &lm_page_empty;
+  for (unsigned c = 0; c < LM_DIRECT_CLASSES; c++) {
+    h->foreign[c].cls = (uint8_t)c;
+    h->foreign[c].block_size = sizeclass_block_size(c);
+    h->foreign[c].owner = LM_OWNER_FREE;
+  }
   h->next_all = heaps_all;
   __atomic_store_n(&heaps_all, h, __ATOMIC_RELEASE);
   __atomic_store_n(&heaps_made, heaps_made + 1, __ATOMIC_RELAXED);
@@ -170,6 +188,7 @@ lm_heap_t *heap_get(void) {
  * beyond one per class went back as they emptied); its spares go back. */
 void heap_abandon(lm_heap_t *h) {
   if (h == &lm_heap_empty) return;
+  foreign_flush(h);
   heap_collect_remote(h);
   heap_spares_release(h);
   heap_publish_all(h);
@@ -229,6 +248,41 @@ static void heap_free_block(lm_heap_t *h, lm_page_t *page, lm_block_t *b) {
   if (--page->used == 0) heap_page_empty(h, page);
 }
 
+/* Gives block b (tagged free) to the heap that owns its page. */
+static void remote_push(lm_heap_t *owner, lm_block_t *b) {
+  lm_block_t *head = atomic_load_explicit(&owner->remote, memory_order_relaxed);
+  do {
+    b->next = head;
+  } while (!atomic_compare_exchange_weak_explicit(&owner->remote, &head, b,
+                                                  memory_order_release, memory_order_relaxed));
+}
+
+/* Empties class c's foreign list (after the fast path took what it wanted)
+ * and routes malloc back to the class's own pages. */
+static void foreign_reset(lm_heap_t *h, unsigned c) {
+  lm_page_t *f = &h->foreign[c];
+  f->capacity = f->used = 0;
+  direct_set(h, c, h->pages[c]);
+}
+
+/* Sends every foreign block home (thread exit, lm_trim). */
+static void foreign_flush(lm_heap_t *h) {
+  for (unsigned c = 0; c < LM_DIRECT_CLASSES; c++) {
+    lm_page_t *f = &h->foreign[c];
+    lm_block_t *b = f->free;
+    f->free = NULL;
+    while (b) {
+      lm_block_t *next = b->next;
+      lm_page_t *page = page_lookup(b);
+      uintptr_t owner = atomic_load_explicit(&page->owner, memory_order_acquire) & ~LM_OWNER_FULL;
+      if (owner == (uintptr_t)h) heap_free_block(h, page, b);
+      else remote_push((lm_heap_t *)owner, b);
+      b = next;
+    }
+    foreign_reset(h, c);
+  }
+}
+
 void heap_collect_remote(lm_heap_t *h) {
   lm_block_t *b = atomic_exchange_explicit(&h->remote, NULL, memory_order_acquire);
   while (b) {
@@ -241,6 +295,8 @@ void heap_collect_remote(lm_heap_t *h) {
 }
 
 void heap_trim(lm_heap_t *h) {
+  foreign_flush(h);
+  heap_collect_remote(h);
   for (unsigned c = 0; c < LM_CLASSES; c++) {
     lm_page_t *page = queue_empty(h, c) ? NULL : h->pages[c];
     while (page) {
@@ -286,7 +342,8 @@ bool heap_validate_class(const lm_heap_t *h, unsigned c) {
     LM_CHECK(h->tails[c] == prev);
   }
   for (unsigned i = 0; i < LM_DIRECT; i++)
-    if (lm_class_direct[i] == c) LM_CHECK(h->direct[i] == h->pages[c]);
+    if (lm_class_direct[i] == c)
+      LM_CHECK(h->direct[i] == h->pages[c] || h->direct[i] == &h->foreign[c]);
   return true;
 }
 
@@ -302,6 +359,8 @@ void *heap_malloc_slow(lm_heap_t *h, unsigned c) {
     h = heap_get();
     if (!h) { error_set_errno(12 /* ENOMEM */); return NULL; }
   }
+  if (c < LM_DIRECT_CLASSES && h->direct[sizeclass_direct_first(c)] == &h->foreign[c])
+    foreign_reset(h, c);   /* the foreign list ran dry: back to the pages */
   if (atomic_load_explicit(&h->remote, memory_order_relaxed)) heap_collect_remote(h);
   lm_page_t *page = h->pages[c];
   while (page != &lm_page_empty && !page->free && !page_extend(page)) {
@@ -353,16 +412,23 @@ void heap_free_slow(lm_heap_t *h, lm_page_t *page, void *p) {
     heap_free_block(h, page, b);
     return;
   }
-  /* A remote free: tag it, then publish it to the owner.  The page may be
-   * reused as soon as the block is pushed, so read its class first. */
+  /* A remote free: keep the block for reuse, or publish it to the owner.
+   * The page may be reused as soon as the block is pushed home, so read its
+   * class first. */
   unsigned c = page->cls;
   b->tag = block_tag(b);
-  lm_block_t *head = atomic_load_explicit(&owner_heap->remote, memory_order_relaxed);
-  do {
-    b->next = head;
-  } while (!atomic_compare_exchange_weak_explicit(&owner_heap->remote, &head, b,
-                                                  memory_order_release, memory_order_relaxed));
-  if (h == &lm_heap_empty && !(h = heap_get())) return;   /* counted nowhere: no memory */
+  if (h == &lm_heap_empty) h = heap_get();
+  lm_page_t *f = h && c < LM_DIRECT_CLASSES ? &h->foreign[c] : NULL;
+  if (f && (size_t)(f->capacity - f->used) * f->block_size < FOREIGN_BYTES) {
+    if (f->capacity == f->used) f->free = NULL;   /* the fast path emptied it */
+    b->next = f->free;
+    f->free = b;
+    f->capacity++;
+    if (h->direct[sizeclass_direct_first(c)] != f) direct_set(h, c, f);
+  } else {
+    remote_push(owner_heap, b);
+  }
+  if (!h) return;   /* counted nowhere: no memory for a heap */
   lm_stat_add(h->frees[c], 1);
   lm_stat_add(h->remote_frees, 1);
   if ((h->remote_frees & 63) == 0) heap_publish(h, c);

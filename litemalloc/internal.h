@@ -154,10 +154,12 @@ _Static_assert(sizeof(lm_segment_t) <= LM_HEADER_SLICES * LM_SLICE_SIZE,
  * new thread adopts it with all its pages, so heaps never outnumber the most
  * threads alive at once.  Invariant: pages[c] is the head of the queue of
  * class c's pages that are not full (or &lm_page_empty when there are none);
- * every page in the queue has owner == this heap and cls == c; direct[i] ==
- * pages[lm_class_direct[i]] for every i; spare pages have used == 0 and
- * owner == LM_OWNER_FREE. */
+ * every page in the queue has owner == this heap and cls == c; direct[i] is
+ * pages[c] or &foreign[c] for c = lm_class_direct[i] (the latter only while
+ * foreign[c] has blocks or until the next slow path); spare pages have
+ * used == 0 and owner == LM_OWNER_FREE. */
 #define LM_DIRECT (LM_DIRECT_MAX / 16 + 1)   /* (size + 15) / 16 for size <= 1 KiB */
+#define LM_DIRECT_CLASSES 32   /* classes reached through the direct table */
 
 struct lm_heap_s {
   lm_page_t *direct[LM_DIRECT];   /* (size+15)/16 -> pages[class]: malloc's page */
@@ -172,6 +174,11 @@ struct lm_heap_s {
   uint64_t remote_frees;
   lm_page_t *spare;               /* empty pages kept for reuse (linked by next) */
   uint32_t spare_count;
+  /* Blocks of other heaps that this thread freed, kept to be handed out
+   * again while they are still in this core's cache (see heap.c).  One
+   * pseudo-page per direct class: its free list is the blocks, `capacity`
+   * counts pushes and `used` the fast path's pops. */
+  lm_page_t foreign[LM_DIRECT_CLASSES];
   lm_heap_t *next_all;            /* every heap ever made */
   lm_heap_t *next_abandoned;      /* abandoned heaps waiting to be adopted */
   bool active;                    /* a thread owns it */
@@ -347,9 +354,9 @@ static inline unsigned sizeclass_of(size_t size) {
   return size <= LM_DIRECT_MAX ? lm_class_direct[(size + 15) >> 4] : sizeclass_of_medium(size);
 }
 LM_HIDDEN size_t sizeclass_block_size(unsigned cls);
-#define LM_DIRECT_CLASSES 32   /* classes reached through the direct table */
 /* The direct-table indices [*lo, *hi] that map to cls (cls < LM_DIRECT_CLASSES). */
 LM_HIDDEN void sizeclass_direct_range(unsigned cls, unsigned *lo, unsigned *hi);
+LM_HIDDEN unsigned sizeclass_direct_first(unsigned cls);
 LM_HIDDEN unsigned sizeclass_slices(unsigned cls);     /* slices per page of the class */
 /* The smallest class whose block size is >= size and a multiple of align
  * (align <= LM_SLICE_SIZE), or LM_CLASSES if none. */

@@ -44,6 +44,12 @@ unsigned sizeclass_of_medium(size_t size) { return class_of_above128(size); }
 
 /* The direct-table entries [*lo, *hi] of class cls (cls < 32): 1, 1, 2 or 4
  * entries of (size + 15) / 16 per class, from the table above. */
+unsigned sizeclass_direct_first(unsigned cls) {
+  unsigned lo, hi;
+  sizeclass_direct_range(cls, &lo, &hi);
+  return lo;
+}
+
 void sizeclass_direct_range(unsigned cls, unsigned *lo, unsigned *hi) {
   if (cls < 16) { *lo = cls == 0 ? 0 : cls + 1; *hi = cls + 1; }
   else if (cls < 24) { *lo = 17 + (cls - 16) * 2; *hi = *lo + 1; }

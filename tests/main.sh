@@ -1,9 +1,11 @@
 #!/bin/bash
-# The main job (for now): build everything, then run the multi-threaded
-# stress test of the core and print the allocator's statistics at the end.
+# The main job: install what is needed, build litemalloc, and compare it with
+# glibc, jemalloc, mimalloc and tcmalloc on every workload of tests/bench/
+# (interleaved runs, medians, ratios, callgrind instruction counts, a table,
+# a Markdown report and an SVG chart in the folder printed at the end).
+# Arguments go to the runner: --quick for a one-minute run, --help for more.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 bash tests/setup.sh
-bazel build //... --color=no --curses=no
-LM_STRESS_PRINT_STATS=1 bazel run --color=no --curses=no @tests//:stress_test -- --print-stats
+exec bash tests/bench/run.sh "$@"
