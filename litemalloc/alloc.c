@@ -162,6 +162,22 @@ int lm_posix_memalign(void **out, size_t align, size_t size) {
   return 0;
 }
 
+/* n * size, or SIZE_MAX (which every allocation refuses) on overflow. */
+static size_t array_size(size_t n, size_t size) {
+  size_t total;
+  return __builtin_mul_overflow(n, size, &total) ? SIZE_MAX : total;
+}
+
+void *lm_reallocarray(void *p, size_t n, size_t size) { return lm_realloc(p, array_size(n, size)); }
+
+void *lm_valloc(size_t size) { return lm_aligned_alloc(LM_OS_PAGE, size); }
+
+void *lm_pvalloc(size_t size) {
+  size_t rounded = size > SIZE_MAX - (LM_OS_PAGE - 1) ? SIZE_MAX
+                                                      : (size + LM_OS_PAGE - 1) & ~(LM_OS_PAGE - 1);
+  return lm_aligned_alloc(LM_OS_PAGE, rounded);
+}
+
 size_t lm_usable_size(const void *p) {
   if (!p) return 0;
   lm_page_t *page = block_page(p);
@@ -183,6 +199,11 @@ void lm_free_or(void *p, void (*foreign_free)(void *)) {
 void *lm_realloc_or(void *p, size_t size, void *(*foreign_realloc)(void *, size_t)) {
   if (p && foreign_realloc && !page_lookup(p)) return foreign_realloc(p, size);
   return lm_realloc(p, size);
+}
+
+void *lm_reallocarray_or(void *p, size_t n, size_t size,
+                         void *(*foreign_realloc)(void *, size_t)) {
+  return lm_realloc_or(p, array_size(n, size), foreign_realloc);
 }
 
 size_t lm_usable_size_or(const void *p, size_t (*foreign_usable)(void *)) {

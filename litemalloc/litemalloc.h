@@ -41,6 +41,13 @@ LM_API void  *lm_aligned_alloc(size_t alignment, size_t size);
 LM_API int    lm_posix_memalign(void **out, size_t alignment, size_t size);
 /* Like lm_aligned_alloc; an alignment that is not a power of two is EINVAL. */
 LM_API void  *lm_memalign(size_t alignment, size_t size);
+/* lm_realloc(p, n * size), except that an overflowing product fails with
+ * ENOMEM and leaves p untouched. */
+LM_API void  *lm_reallocarray(void *p, size_t n, size_t size);
+/* Page-aligned (4 KiB) allocation of size bytes; lm_pvalloc rounds the size
+ * up to whole pages. */
+LM_API void  *lm_valloc(size_t size);
+LM_API void  *lm_pvalloc(size_t size);
 /* Bytes usable at p (>= the size asked for); 0 for NULL. */
 LM_API size_t lm_usable_size(const void *p);
 
@@ -55,6 +62,9 @@ LM_API void   lm_free_or(void *p, void (*foreign_free)(void *));
 /* lm_realloc with the same rule for a pointer litemalloc does not own. */
 LM_API void  *lm_realloc_or(void *p, size_t size,
                             void *(*foreign_realloc)(void *, size_t));
+/* lm_reallocarray with the same rule. */
+LM_API void  *lm_reallocarray_or(void *p, size_t n, size_t size,
+                                 void *(*foreign_realloc)(void *, size_t));
 /* lm_usable_size with the same rule; foreign_usable may be NULL (then 0). */
 LM_API size_t lm_usable_size_or(const void *p,
                                 size_t (*foreign_usable)(void *));

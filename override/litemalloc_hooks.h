@@ -26,7 +26,6 @@
 #include <stdlib.h>
 
 #include "litemalloc/litemalloc.h"
-#include "override/forward.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -74,12 +73,12 @@ LM_HOOKS_DEF void *malloc(size_t size) LM_HOOKS_NOEXCEPT { return lm_malloc(size
 LM_HOOKS_DEF void free(void *p) LM_HOOKS_NOEXCEPT { lm_free(p); }
 LM_HOOKS_DEF void *calloc(size_t n, size_t size) LM_HOOKS_NOEXCEPT { return lm_calloc(n, size); }
 LM_HOOKS_DEF void *realloc(void *p, size_t size) LM_HOOKS_NOEXCEPT { return lm_realloc(p, size); }
-LM_HOOKS_DEF void *reallocarray(void *p, size_t n, size_t size) LM_HOOKS_NOEXCEPT { return lm_realloc(p, lm_forward_array_size(n, size)); }
+LM_HOOKS_DEF void *reallocarray(void *p, size_t n, size_t size) LM_HOOKS_NOEXCEPT { return lm_reallocarray(p, n, size); }
 LM_HOOKS_DEF void *aligned_alloc(size_t alignment, size_t size) LM_HOOKS_NOEXCEPT { return lm_aligned_alloc(alignment, size); }
 LM_HOOKS_DEF int posix_memalign(void **out, size_t alignment, size_t size) LM_HOOKS_NOEXCEPT { return lm_posix_memalign(out, alignment, size); }
 LM_HOOKS_DEF void *memalign(size_t alignment, size_t size) LM_HOOKS_NOEXCEPT { return lm_memalign(alignment, size); }
-LM_HOOKS_DEF void *valloc(size_t size) LM_HOOKS_NOEXCEPT { return lm_memalign(LM_FORWARD_PAGE, size); }
-LM_HOOKS_DEF void *pvalloc(size_t size) LM_HOOKS_NOEXCEPT { return lm_memalign(LM_FORWARD_PAGE, lm_forward_page_round(size)); }
+LM_HOOKS_DEF void *valloc(size_t size) LM_HOOKS_NOEXCEPT { return lm_valloc(size); }
+LM_HOOKS_DEF void *pvalloc(size_t size) LM_HOOKS_NOEXCEPT { return lm_pvalloc(size); }
 LM_HOOKS_DEF size_t malloc_usable_size(void *p) LM_HOOKS_NOEXCEPT { return lm_usable_size(p); }
 
 #undef LM_HOOKS_DEF

@@ -7,8 +7,7 @@
  * is this one.  The __libc_* and __posix_memalign entry points are defined
  * too, so that nothing in a static link needs glibc's malloc.o.
  *
- * Nothing here has logic of its own: one forwarding line per symbol (the
- * size arithmetic of reallocarray and pvalloc is in forward.h), except
+ * Nothing here has logic of its own: one forwarding line per symbol, except
  * mallinfo2, which copies lm_stats into glibc's struct.  The file is
  * compiled with -fno-builtin so that the compiler cannot turn a body into a
  * call to the function it defines.  The core is compiled with
@@ -20,10 +19,8 @@
 #include <unistd.h>
 
 #include "litemalloc/litemalloc.h"
-#include "override/forward.h"
 
 #define EXPORT __attribute__((visibility("default")))
-#define PAGE LM_FORWARD_PAGE
 
 /* Not declared by glibc 2.36's headers (cfree was dropped from them; the
  * other two are C23). */
@@ -46,12 +43,12 @@ EXPORT void *malloc(size_t size) { return lm_malloc(size); }
 EXPORT void free(void *p) { lm_free(p); }
 EXPORT void *calloc(size_t n, size_t size) { return lm_calloc(n, size); }
 EXPORT void *realloc(void *p, size_t size) { return lm_realloc(p, size); }
-EXPORT void *reallocarray(void *p, size_t n, size_t size) { return lm_realloc(p, lm_forward_array_size(n, size)); }
+EXPORT void *reallocarray(void *p, size_t n, size_t size) { return lm_reallocarray(p, n, size); }
 EXPORT void *aligned_alloc(size_t alignment, size_t size) { return lm_aligned_alloc(alignment, size); }
 EXPORT int posix_memalign(void **out, size_t alignment, size_t size) { return lm_posix_memalign(out, alignment, size); }
 EXPORT void *memalign(size_t alignment, size_t size) { return lm_memalign(alignment, size); }
-EXPORT void *valloc(size_t size) { return lm_memalign(PAGE, size); }
-EXPORT void *pvalloc(size_t size) { return lm_memalign(PAGE, lm_forward_page_round(size)); }
+EXPORT void *valloc(size_t size) { return lm_valloc(size); }
+EXPORT void *pvalloc(size_t size) { return lm_pvalloc(size); }
 EXPORT size_t malloc_usable_size(void *p) { return lm_usable_size(p); }
 EXPORT void cfree(void *p) { lm_free(p); }
 EXPORT void free_sized(void *p, size_t size) { lm_free(p); }
@@ -64,8 +61,8 @@ EXPORT void __libc_free(void *p) { lm_free(p); }
 EXPORT void *__libc_calloc(size_t n, size_t size) { return lm_calloc(n, size); }
 EXPORT void *__libc_realloc(void *p, size_t size) { return lm_realloc(p, size); }
 EXPORT void *__libc_memalign(size_t alignment, size_t size) { return lm_memalign(alignment, size); }
-EXPORT void *__libc_valloc(size_t size) { return lm_memalign(PAGE, size); }
-EXPORT void *__libc_pvalloc(size_t size) { return lm_memalign(PAGE, lm_forward_page_round(size)); }
+EXPORT void *__libc_valloc(size_t size) { return lm_valloc(size); }
+EXPORT void *__libc_pvalloc(size_t size) { return lm_pvalloc(size); }
 EXPORT int __posix_memalign(void **out, size_t alignment, size_t size) { return lm_posix_memalign(out, alignment, size); }
 
 /* ---- maintenance and statistics ---------------------------------------- */

@@ -20,10 +20,8 @@
 #include <stddef.h>
 
 #include "litemalloc/litemalloc.h"
-#include "override/forward.h"
 
 #define EXPORT __attribute__((visibility("default")))
-#define PAGE LM_FORWARD_PAGE
 
 /* The C library's functions under --wrap; NULL without it. */
 extern void __real_free(void *p) __attribute__((weak));
@@ -34,10 +32,10 @@ EXPORT void *__wrap_malloc(size_t size) { return lm_malloc(size); }
 EXPORT void __wrap_free(void *p) { lm_free_or(p, __real_free); }
 EXPORT void *__wrap_calloc(size_t n, size_t size) { return lm_calloc(n, size); }
 EXPORT void *__wrap_realloc(void *p, size_t size) { return lm_realloc_or(p, size, __real_realloc); }
-EXPORT void *__wrap_reallocarray(void *p, size_t n, size_t size) { return lm_realloc_or(p, lm_forward_array_size(n, size), __real_realloc); }
+EXPORT void *__wrap_reallocarray(void *p, size_t n, size_t size) { return lm_reallocarray_or(p, n, size, __real_realloc); }
 EXPORT void *__wrap_aligned_alloc(size_t alignment, size_t size) { return lm_aligned_alloc(alignment, size); }
 EXPORT int __wrap_posix_memalign(void **out, size_t alignment, size_t size) { return lm_posix_memalign(out, alignment, size); }
 EXPORT void *__wrap_memalign(size_t alignment, size_t size) { return lm_memalign(alignment, size); }
-EXPORT void *__wrap_valloc(size_t size) { return lm_memalign(PAGE, size); }
-EXPORT void *__wrap_pvalloc(size_t size) { return lm_memalign(PAGE, lm_forward_page_round(size)); }
+EXPORT void *__wrap_valloc(size_t size) { return lm_valloc(size); }
+EXPORT void *__wrap_pvalloc(size_t size) { return lm_pvalloc(size); }
 EXPORT size_t __wrap_malloc_usable_size(void *p) { return lm_usable_size_or(p, __real_malloc_usable_size); }

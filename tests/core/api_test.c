@@ -613,6 +613,31 @@ static void test_large_realloc_in_place(void) {
   lm_free(p);
 }
 
+/* lm_reallocarray, lm_valloc, lm_pvalloc: what the override's reallocarray,
+ * valloc and pvalloc forward to. */
+static void test_array_and_page(void) {
+  char *p = lm_reallocarray(NULL, 10, 10);
+  CHECK(p != NULL && lm_usable_size(p) >= 100);
+  memset(p, 7, 100);
+  errno = 1234;
+  CHECK(lm_reallocarray(p, SIZE_MAX / 2, 3) == NULL && errno == ENOMEM);
+  CHECK(p[99] == 7);   /* left untouched */
+  p = lm_reallocarray(p, 1000, 10);
+  CHECK(p != NULL && p[99] == 7);
+  lm_free(p);
+  for (size_t n = 0; n < 20000; n += 1111) {
+    void *v = lm_valloc(n);
+    CHECK(v != NULL && ((uintptr_t)v & 4095) == 0 && lm_usable_size(v) >= n);
+    void *pv = lm_pvalloc(n);
+    size_t want = n == 0 ? 0 : (n + 4095) & ~(size_t)4095;
+    CHECK(pv != NULL && ((uintptr_t)pv & 4095) == 0 && lm_usable_size(pv) >= want);
+    lm_free(v);
+    lm_free(pv);
+  }
+  errno = 1234;
+  CHECK(lm_pvalloc(SIZE_MAX - 10) == NULL && errno == ENOMEM);
+}
+
 int main(void) {
   test_stats(); /* first, so the process has made few allocations */
   test_alignment_and_usable_size();
@@ -627,6 +652,7 @@ int main(void) {
   test_stats_print();
   test_trim();
   test_large_realloc_in_place();
+  test_array_and_page();
   /* everything this test allocated has been freed */
   lm_stats_t end = stats_now();
   CHECK(end.live_objects == 0);

@@ -11,9 +11,10 @@ so=$(abspath "$1")
 expected="__libc_calloc __libc_free __libc_malloc __libc_memalign __libc_pvalloc
 __libc_realloc __libc_valloc __posix_memalign aligned_alloc calloc cfree free
 free_aligned_sized free_sized lm_aligned_alloc lm_calloc lm_free lm_free_or
-lm_malloc lm_memalign lm_owns lm_posix_memalign lm_realloc lm_realloc_or
-lm_stats lm_stats_json lm_stats_print lm_trim lm_usable_size lm_usable_size_or
-mallinfo mallinfo2 malloc malloc_stats malloc_trim malloc_usable_size memalign
+lm_malloc lm_memalign lm_owns lm_posix_memalign lm_pvalloc lm_realloc
+lm_realloc_or lm_reallocarray lm_reallocarray_or lm_stats lm_stats_json
+lm_stats_print lm_trim lm_usable_size lm_usable_size_or lm_valloc mallinfo
+mallinfo2 malloc malloc_stats malloc_trim malloc_usable_size memalign
 posix_memalign pvalloc realloc reallocarray valloc"
 
 # global and weak definitions (nm's upper-case types); local ones such as
