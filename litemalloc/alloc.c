@@ -128,7 +128,8 @@ static void *realloc_page(void *p, lm_page_t *page, size_t size) {
   void *q = lm_malloc(size);
   if (!q) return NULL;
   memcpy(q, p, size < have ? size : have);
-  lm_free(p);
+  if (page->kind == LM_KIND_LARGE && size > have) large_free_moved(lm_tls_heap, page, p);
+  else lm_free(p);
   return q;
 }
 

@@ -463,14 +463,22 @@ lm_page_t *arena_alloc_span(size_t n, uint8_t kind, bool *zeroed) {
       b = bin_find(0, n);
     }
   }
-  /* Take the end of the span: the rest keeps its head and needs no map
-   * writes beyond its last entry. */
+  /* Small pages take the end of the span: the rest keeps its head and needs
+   * no map writes beyond its last entry.  Large objects take the start, so
+   * that the rest follows them and realloc can grow them in place; the rest
+   * gets a new head and its map entries are rewritten. */
   lm_page_t *d = arena.bins[k][b];
   lm_segment_t *seg = segment_of(d);
-  size_t first = d->slice_index, dirty = d->dirty_slices, at = first + b - n;
+  size_t first = d->slice_index, dirty = d->dirty_slices, rest_dirty = dirty < b - n ? dirty : b - n;
+  size_t at = kind == LM_KIND_LARGE ? first : first + b - n;
   uint64_t time = d->free_time;
   span_unlink(d);
-  if (b > n) span_make_free(seg, first, b - n, dirty < b - n ? dirty : b - n, time);
+  if (b > n && kind == LM_KIND_LARGE) {
+    map_fill(seg, first + n, b - n, &seg->pages[first + n]);
+    span_make_free(seg, first + n, b - n, rest_dirty, time);
+  } else if (b > n) {
+    span_make_free(seg, first, b - n, rest_dirty, time);
+  }
   *zeroed = dirty == 0;
   lm_page_t *u = &seg->pages[at];
   span_claim(seg, u, at, n, kind);
@@ -502,7 +510,7 @@ static lm_page_t *span_release(lm_segment_t *seg, size_t first, size_t count, si
   return span_make_free(seg, first, count, dirty, now);
 }
 
-void arena_free_span(lm_page_t *page) {
+void arena_free_span(lm_page_t *page, bool purge) {
   lm_segment_t *seg = segment_of(page);
   uint64_t now = arena_now();   /* maybe a system call: before the lock */
   arena_lock();
@@ -510,6 +518,7 @@ void arena_free_span(lm_page_t *page) {
   page->kind = LM_KIND_FREE;
   atomic_store_explicit(&page->owner, LM_OWNER_FREE, memory_order_relaxed);
   lm_page_t *d = span_release(seg, page->slice_index, page->slice_count, page->slice_count, now);
+  if (purge) span_purge(d);
   if (!purger_running()) purge_expired(now);
   size_t budget = dirty_budget();
   while (arena.dirty_bytes > budget && arena.dirty_head && arena.dirty_head != d)

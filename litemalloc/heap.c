@@ -224,14 +224,14 @@ void heap_page_empty(lm_heap_t *h, lm_page_t *page) {
     h->spare_count++;
     return;
   }
-  arena_free_span(page);
+  arena_free_span(page, false);
 }
 
 static void heap_spares_release(lm_heap_t *h) {
   while (h->spare) {
     lm_page_t *page = h->spare;
     h->spare = page->next;
-    arena_free_span(page);
+    arena_free_span(page, false);
   }
   h->spare_count = 0;
 }
@@ -303,7 +303,7 @@ void heap_trim(lm_heap_t *h) {
       lm_page_t *next = page->next;
       if (page->used == 0) {
         queue_remove(h, c, page);
-        arena_free_span(page);
+        arena_free_span(page, false);
       }
       page = next;
     }

@@ -373,8 +373,9 @@ LM_HIDDEN void arena_unlock(void);
  * map is set and its owner is LM_OWNER_LARGE until the caller sets it.  Sets
  * *zeroed when the span's memory is known to be zero.  NULL when out of memory. */
 LM_HIDDEN lm_page_t *arena_alloc_span(size_t n, uint8_t kind, bool *zeroed);
-/* Gives a span back: coalesces, caches it dirty, purges by policy. */
-LM_HIDDEN void arena_free_span(lm_page_t *page);
+/* Gives a span back: coalesces, caches it dirty, purges by policy (and the
+ * span itself at once with purge set). */
+LM_HIDDEN void arena_free_span(lm_page_t *page, bool purge);
 /* Grows an in-use span in place to n slices if the slices after it are free;
  * shrinks it when n is smaller.  Returns true on success. */
 LM_HIDDEN bool arena_resize_span(lm_page_t *page, size_t n);
@@ -411,6 +412,9 @@ LM_HIDDEN bool page_validate(const lm_page_t *page);
 
 LM_HIDDEN void *large_alloc(lm_heap_t *heap, size_t size, size_t align, bool zero);
 LM_HIDDEN void large_free(lm_heap_t *heap, lm_page_t *page, void *p);
+/* Frees a large object that realloc has just copied elsewhere: its memory is
+ * given back at once, as a grown object's old span is rarely reused soon. */
+LM_HIDDEN void large_free_moved(lm_heap_t *heap, lm_page_t *page, void *p);
 /* Resizes in place; returns p or NULL when it cannot. */
 LM_HIDDEN void *large_resize(lm_heap_t *heap, lm_page_t *page, void *p, size_t size);
 

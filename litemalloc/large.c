@@ -86,7 +86,7 @@ void *large_alloc(lm_heap_t *h, size_t size, size_t align, bool zero) {
   return page->start;
 }
 
-void large_free(lm_heap_t *h, lm_page_t *page, void *p) {
+static void large_release(lm_heap_t *h, lm_page_t *page, void *p, bool purge) {
   if (p != page->start)
     error_fatal("invalid pointer (not a block start, or not allocated by litemalloc):", p);
   large_count(h, (int64_t)page->block_size, false);
@@ -94,9 +94,13 @@ void large_free(lm_heap_t *h, lm_page_t *page, void *p) {
     atomic_store_explicit(&page->owner, LM_OWNER_FREE, memory_order_relaxed);
     arena_huge_unmap(segment_of(page));
   } else {
-    arena_free_span(page);
+    arena_free_span(page, purge);
   }
 }
+
+void large_free(lm_heap_t *h, lm_page_t *page, void *p) { large_release(h, page, p, false); }
+
+void large_free_moved(lm_heap_t *h, lm_page_t *page, void *p) { large_release(h, page, p, true); }
 
 void *large_resize(lm_heap_t *h, lm_page_t *page, void *p, size_t size) {
   size_t usable = round_up(size, LM_OS_PAGE), old = page->block_size;
