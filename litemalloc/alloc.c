@@ -104,7 +104,7 @@ void *lm_calloc(size_t n, size_t size) {
 static lm_page_t *block_page(const void *p) {
   lm_page_t *page = page_lookup(p);
   if (!page) return NULL;
-  uintptr_t owner = atomic_load_explicit(&page->owner, memory_order_relaxed);
+  uintptr_t owner = __atomic_load_n(&page->owner, __ATOMIC_RELAXED);
   if (owner == LM_OWNER_FREE) error_free_invalid((void *)p);
   if (page->kind == LM_KIND_SMALL) {
     if (!page_is_block(page, p)) error_free_invalid((void *)p);
@@ -188,7 +188,7 @@ size_t lm_usable_size(const void *p) {
 
 int lm_owns(const void *p) {
   lm_page_t *page = page_lookup(p);
-  return page && atomic_load_explicit(&page->owner, memory_order_relaxed) != LM_OWNER_FREE &&
+  return page && __atomic_load_n(&page->owner, __ATOMIC_RELAXED) != LM_OWNER_FREE &&
          (uint64_t)((const uint8_t *)p - page->start) < page_area(page);
 }
 
@@ -214,9 +214,7 @@ size_t lm_usable_size_or(const void *p, size_t (*foreign_usable)(void *)) {
 
 void lm_trim(void) {
   lm_heap_t *h = lm_tls_heap;
-  if (h != &lm_heap_empty) {
-    heap_collect_remote(h);
-    heap_trim(h);
-  }
+  if (h != &lm_heap_empty) heap_trim(h);
+  heap_reclaim_abandoned();
   arena_purge(true);
 }

@@ -100,12 +100,15 @@ lm_page_t *arena_lookup_outside(const void *p) {
   if (idx >= LM_SEGMAP_SIZE) return NULL;
   uint8_t v = __atomic_load_n(&lm_segmap[idx], __ATOMIC_ACQUIRE);
   if (v == 0) return NULL;
-  if (v == SEGMAP_MORE) {   /* inside a huge object: its descriptor */
+  if (v == SEGMAP_MORE)   /* inside a huge object: find its segment */
     while (idx > 0 && __atomic_load_n(&lm_segmap[idx], __ATOMIC_ACQUIRE) == SEGMAP_MORE) idx--;
-    lm_segment_t *seg = (lm_segment_t *)(idx << LM_SEGMENT_SHIFT);
-    return seg->slice_page[LM_SLICES - 1];
+  lm_segment_t *seg = (lm_segment_t *)(idx << LM_SEGMENT_SHIFT);
+  if (seg->kind == LM_KIND_HUGE) {
+    /* A huge mapping rarely ends on a segment boundary, and the OS maps
+     * other things right after it: those are not ours. */
+    if ((uintptr_t)p - (uintptr_t)seg >= seg->mapping_size) return NULL;
+    if (v == SEGMAP_MORE) return seg->slice_page[LM_SLICES - 1];
   }
-  lm_segment_t *seg = segment_of(p);
   return segment_slices(seg)[((uintptr_t)p >> LM_SLICE_SHIFT) & (LM_SLICES - 1)];
 }
 
@@ -113,29 +116,32 @@ lm_page_t *arena_lookup_outside(const void *p) {
 #define STAT_ADD(f, v) STAT_SET(f, arena.f + (v))
 #define STAT_GET(f) __atomic_load_n(&arena.f, __ATOMIC_RELAXED)
 
-/* ---- the lock: a futex mutex (0 free, 1 held, 2 held with waiters) ------ */
+/* ---- locks: futex mutexes (0 free, 1 held, 2 held with waiters) --------- */
 
-void arena_lock(void) {
+void lock_acquire(lm_lock_t *l) {
   int c = 0;
-  if (atomic_compare_exchange_strong_explicit(&arena.lock.state, &c, 1, memory_order_acquire,
+  if (atomic_compare_exchange_strong_explicit(&l->state, &c, 1, memory_order_acquire,
                                               memory_order_relaxed))
     return;
   for (int spin = 0; spin < 64; spin++) {
     __builtin_ia32_pause();
     c = 0;
-    if (atomic_load_explicit(&arena.lock.state, memory_order_relaxed) == 0 &&
-        atomic_compare_exchange_weak_explicit(&arena.lock.state, &c, 1, memory_order_acquire,
+    if (atomic_load_explicit(&l->state, memory_order_relaxed) == 0 &&
+        atomic_compare_exchange_weak_explicit(&l->state, &c, 1, memory_order_acquire,
                                               memory_order_relaxed))
       return;
   }
-  while (atomic_exchange_explicit(&arena.lock.state, 2, memory_order_acquire) != 0)
-    os_futex_wait(&arena.lock.state, 2);
+  while (atomic_exchange_explicit(&l->state, 2, memory_order_acquire) != 0)
+    os_futex_wait(&l->state, 2);
 }
 
-void arena_unlock(void) {
-  if (atomic_exchange_explicit(&arena.lock.state, 0, memory_order_release) == 2)
-    os_futex_wake(&arena.lock.state, 1);
+void lock_release(lm_lock_t *l) {
+  if (atomic_exchange_explicit(&l->state, 0, memory_order_release) == 2)
+    os_futex_wake(&l->state, 1);
 }
+
+void arena_lock(void) { lock_acquire(&arena.lock); }
+void arena_unlock(void) { lock_release(&arena.lock); }
 
 void arena_after_fork_child(void) { atomic_store(&arena.lock.state, 0); }
 
@@ -197,7 +203,7 @@ static lm_page_t *span_make_free(lm_segment_t *seg, size_t first, size_t count, 
                                  uint64_t time) {
   lm_page_t *d = &seg->pages[first];
   d->kind = LM_KIND_FREE;
-  atomic_store_explicit(&d->owner, LM_OWNER_FREE, memory_order_relaxed);
+  __atomic_store_n(&d->owner, LM_OWNER_FREE, __ATOMIC_RELAXED);
   d->slice_index = (uint16_t)first;
   d->slice_count = (uint16_t)count;
   d->dirty_slices = (uint16_t)dirty;
@@ -244,11 +250,12 @@ static void purge_expired(uint64_t now) {
  * rest of a span operation, so while the purger runs, the clock it keeps
  * (read at each of its steps, at least every purge_delay_ms while anything is
  * cached) stands in; a stamp can then be early by up to that, which only
- * makes the span expire sooner. */
+ * makes the span expire sooner.  While it sleeps with nothing cached, or has
+ * not stepped yet, the real clock is read. */
 static _Atomic uint64_t coarse_ms;
 
 static uint64_t arena_now(void) {
-  if (purger_running()) return atomic_load_explicit(&coarse_ms, memory_order_relaxed);
+  if (purger_ticking()) return atomic_load_explicit(&coarse_ms, memory_order_relaxed);
   return os_now_ms();
 }
 
@@ -399,22 +406,22 @@ void arena_huge_unmap(lm_segment_t *seg) {
 }
 
 lm_segment_t *arena_huge_remap(lm_segment_t *seg, size_t size) {
+  /* All under the lock: between an mremap that frees address space and the
+   * segment map update, another thread's new mapping could land there. */
   size_t old = seg->mapping_size;
   void *out;
   lm_segment_t *to = seg;
+  arena_lock();
   if (os_remap(seg, old, size, NULL, &out) != 0) {
     /* Cannot resize in place: move the pages (no copy) to a fresh aligned
      * reservation that mremap replaces. */
-    arena_lock();
     to = (lm_segment_t *)reserve_aligned(size);
-    arena_unlock();
-    if (!to) return NULL;
-    if (os_remap(seg, old, size, to, &out) != 0) {
-      os_unmap(to, size);
+    if (!to || os_remap(seg, old, size, to, &out) != 0) {
+      if (to) os_unmap(to, size);
+      arena_unlock();
       return NULL;
     }
   }
-  arena_lock();
   STAT_ADD(huge_bytes, size - old);
   STAT_ADD(reserved_bytes, size - old);
   segmap_set(seg, old, false);
@@ -442,7 +449,7 @@ static void span_claim(lm_segment_t *seg, lm_page_t *d, size_t first, size_t n, 
   d->slice_index = (uint16_t)first;
   d->slice_count = (uint16_t)n;
   d->kind = kind;
-  atomic_store_explicit(&d->owner, LM_OWNER_LARGE, memory_order_relaxed);
+  __atomic_store_n(&d->owner, LM_OWNER_LARGE, __ATOMIC_RELAXED);
   lm_page_t **map = segment_slices(seg);
   for (size_t i = first; i < first + n; i++) map[i] = d;
   STAT_ADD(in_use_bytes, n * LM_SLICE_SIZE);
@@ -516,7 +523,7 @@ void arena_free_span(lm_page_t *page, bool purge) {
   arena_lock();
   STAT_ADD(in_use_bytes, -(size_t)page->slice_count * LM_SLICE_SIZE);
   page->kind = LM_KIND_FREE;
-  atomic_store_explicit(&page->owner, LM_OWNER_FREE, memory_order_relaxed);
+  __atomic_store_n(&page->owner, LM_OWNER_FREE, __ATOMIC_RELAXED);
   lm_page_t *d = span_release(seg, page->slice_index, page->slice_count, page->slice_count, now);
   if (purge) span_purge(d);
   if (!purger_running()) purge_expired(now);
@@ -641,12 +648,12 @@ bool arena_validate(void) {
         lm_segment_t *seg = segment_of(d);
         LM_CHECK(d->kind == LM_KIND_FREE && d->slice_count == n);
         LM_CHECK((d->dirty_slices != 0) == k);
-        LM_CHECK(atomic_load(&d->owner) == LM_OWNER_FREE);
+        LM_CHECK(__atomic_load_n(&d->owner, __ATOMIC_SEQ_CST) == LM_OWNER_FREE);
         lm_page_t **map = segment_slices(seg);
         LM_CHECK(map[d->slice_index] == d && map[d->slice_index + n - 1] == d);
         for (size_t i = d->slice_index; i < d->slice_index + n; i++) {
           size_t j = (size_t)(map[i] - seg->pages);
-          LM_CHECK(j >= d->slice_index && j <= i && atomic_load(&map[i]->owner) == LM_OWNER_FREE);
+          LM_CHECK(j >= d->slice_index && j <= i && __atomic_load_n(&map[i]->owner, __ATOMIC_SEQ_CST) == LM_OWNER_FREE);
         }
         LM_CHECK(d->dirty_slices <= n);
         dirty += d->dirty_slices;

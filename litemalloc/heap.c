@@ -172,7 +172,7 @@ lm_heap_t *heap_get(void) {
   if (h) heaps_abandoned = h->next_abandoned;
   else h = heap_new_locked();
   if (h) {
-    h->active = true;
+    __atomic_store_n(&h->active, true, __ATOMIC_RELAXED);
     h->next_abandoned = NULL;
     __atomic_store_n(&heaps_active, heaps_active + 1, __ATOMIC_RELAXED);
   }
@@ -194,11 +194,40 @@ void heap_abandon(lm_heap_t *h) {
   heap_publish_all(h);
   lm_tls_heap = &lm_heap_empty;
   arena_lock();
-  h->active = false;
+  __atomic_store_n(&h->active, false, __ATOMIC_RELAXED);
   h->next_abandoned = heaps_abandoned;
   heaps_abandoned = h;
   __atomic_store_n(&heaps_active, heaps_active - 1, __ATOMIC_RELAXED);
   arena_unlock();
+}
+
+/* Blocks freed into a heap whose thread has exited wait in its remote stack
+ * until a new thread adopts the heap, which may be never.  So the purger
+ * (and lm_trim) take the abandoned heaps off their list for a moment, trim
+ * each (collect, return empty pages) and put them back. */
+static lm_lock_t reclaim_lock;   /* one reclaim at a time; lm_trim waits for it */
+
+void heap_fork_prepare(void) { lock_acquire(&reclaim_lock); }
+void heap_fork_parent(void) { lock_release(&reclaim_lock); }
+void heap_fork_child(void) { atomic_store(&reclaim_lock.state, 0); }
+
+void heap_reclaim_abandoned(void) {
+  lock_acquire(&reclaim_lock);
+  arena_lock();
+  lm_heap_t *list = heaps_abandoned;
+  heaps_abandoned = NULL;
+  arena_unlock();
+  if (!list) { lock_release(&reclaim_lock); return; }
+  lm_heap_t *last = list;
+  for (lm_heap_t *h = list; h; h = h->next_abandoned) {
+    heap_trim(h);
+    last = h;
+  }
+  arena_lock();
+  last->next_abandoned = heaps_abandoned;
+  heaps_abandoned = list;
+  arena_unlock();
+  lock_release(&reclaim_lock);
 }
 
 lm_heap_t *heap_all(void) { return __atomic_load_n(&heaps_all, __ATOMIC_ACQUIRE); }
@@ -218,7 +247,7 @@ void heap_page_empty(lm_heap_t *h, lm_page_t *page) {
   queue_remove(h, c, page);
   heap_publish(h, c);
   if (h->spare_count < HEAP_SPARE_MAX) {
-    atomic_store_explicit(&page->owner, LM_OWNER_FREE, memory_order_relaxed);
+    __atomic_store_n(&page->owner, LM_OWNER_FREE, __ATOMIC_RELAXED);
     page->next = h->spare;
     h->spare = page;
     h->spare_count++;
@@ -241,8 +270,8 @@ static void heap_free_block(lm_heap_t *h, lm_page_t *page, lm_block_t *b) {
   b->next = page->free;
   b->tag = block_tag(b);
   page->free = b;
-  if (atomic_load_explicit(&page->owner, memory_order_relaxed) & LM_OWNER_FULL) {
-    atomic_store_explicit(&page->owner, (uintptr_t)h, memory_order_relaxed);
+  if (__atomic_load_n(&page->owner, __ATOMIC_RELAXED) & LM_OWNER_FULL) {
+    __atomic_store_n(&page->owner, (uintptr_t)h, __ATOMIC_RELAXED);
     queue_push_back(h, page->cls, page);
   }
   if (--page->used == 0) heap_page_empty(h, page);
@@ -274,7 +303,7 @@ static void foreign_flush(lm_heap_t *h) {
     while (b) {
       lm_block_t *next = b->next;
       lm_page_t *page = page_lookup(b);
-      uintptr_t owner = atomic_load_explicit(&page->owner, memory_order_acquire) & ~LM_OWNER_FULL;
+      uintptr_t owner = __atomic_load_n(&page->owner, __ATOMIC_ACQUIRE) & ~LM_OWNER_FULL;
       if (owner == (uintptr_t)h) heap_free_block(h, page, b);
       else remote_push((lm_heap_t *)owner, b);
       b = next;
@@ -288,7 +317,7 @@ void heap_collect_remote(lm_heap_t *h) {
   while (b) {
     lm_block_t *next = b->next;
     lm_page_t *page = page_lookup(b);
-    LM_ASSERT(page && (atomic_load(&page->owner) & ~LM_OWNER_FULL) == (uintptr_t)h);
+    LM_ASSERT(page && (__atomic_load_n(&page->owner, __ATOMIC_SEQ_CST) & ~LM_OWNER_FULL) == (uintptr_t)h);
     heap_free_block(h, page, b);
     b = next;
   }
@@ -336,7 +365,7 @@ bool heap_validate_class(const lm_heap_t *h, unsigned c) {
   if (h->pages[c] != &lm_page_empty) {
     const lm_page_t *prev = NULL;
     for (const lm_page_t *p = h->pages[c]; p; prev = p, p = p->next) {
-      LM_CHECK(atomic_load(&p->owner) == (uintptr_t)h && p->cls == c && p->prev == prev);
+      LM_CHECK(__atomic_load_n(&p->owner, __ATOMIC_SEQ_CST) == (uintptr_t)h && p->cls == c && p->prev == prev);
       page_validate(p);
     }
     LM_CHECK(h->tails[c] == prev);
@@ -359,13 +388,14 @@ void *heap_malloc_slow(lm_heap_t *h, unsigned c) {
     h = heap_get();
     if (!h) { error_set_errno(12 /* ENOMEM */); return NULL; }
   }
-  if (c < LM_DIRECT_CLASSES && h->direct[sizeclass_direct_first(c)] == &h->foreign[c])
+  if (c < LM_DIRECT_CLASSES && h->direct[sizeclass_direct_first(c)] == &h->foreign[c] &&
+      h->foreign[c].free == NULL)
     foreign_reset(h, c);   /* the foreign list ran dry: back to the pages */
   if (atomic_load_explicit(&h->remote, memory_order_relaxed)) heap_collect_remote(h);
   lm_page_t *page = h->pages[c];
   while (page != &lm_page_empty && !page->free && !page_extend(page)) {
     queue_remove(h, c, page);
-    atomic_store_explicit(&page->owner, (uintptr_t)h | LM_OWNER_FULL, memory_order_relaxed);
+    __atomic_store_n(&page->owner, (uintptr_t)h | LM_OWNER_FULL, __ATOMIC_RELAXED);
     page = h->pages[c];
   }
   if (page == &lm_page_empty) {
@@ -399,8 +429,9 @@ static LM_COLD void bad_pointer(const lm_page_t *page, const void *p) {
 }
 
 void heap_free_slow(lm_heap_t *h, lm_page_t *page, void *p) {
-  uintptr_t owner = atomic_load_explicit(&page->owner, memory_order_acquire);
-  if (owner == LM_OWNER_LARGE) { large_free(h, page, p); return; }
+  uintptr_t owner = __atomic_load_n(&page->owner, __ATOMIC_ACQUIRE);
+  /* A small page being set up also reads LM_OWNER_LARGE for a moment. */
+  if (owner == LM_OWNER_LARGE && page->kind != LM_KIND_SMALL) { large_free(h, page, p); return; }
   if (owner == LM_OWNER_FREE || page->kind != LM_KIND_SMALL) bad_pointer(page, p);
   if (!page_is_block(page, p)) bad_pointer(page, p);
   lm_block_t *b = p;
@@ -419,14 +450,15 @@ void heap_free_slow(lm_heap_t *h, lm_page_t *page, void *p) {
   b->tag = block_tag(b);
   if (h == &lm_heap_empty) h = heap_get();
   lm_page_t *f = h && c < LM_DIRECT_CLASSES ? &h->foreign[c] : NULL;
+  if (f && f->free == NULL) f->capacity = f->used = 0;   /* the fast path emptied it */
   if (f && (size_t)(f->capacity - f->used) * f->block_size < FOREIGN_BYTES) {
-    if (f->capacity == f->used) f->free = NULL;   /* the fast path emptied it */
     b->next = f->free;
     f->free = b;
     f->capacity++;
     if (h->direct[sizeclass_direct_first(c)] != f) direct_set(h, c, f);
   } else {
     remote_push(owner_heap, b);
+    if (!__atomic_load_n(&owner_heap->active, __ATOMIC_RELAXED)) purger_kick();   /* see heap_reclaim_abandoned */
   }
   if (!h) return;   /* counted nowhere: no memory for a heap */
   lm_stat_add(h->frees[c], 1);

@@ -118,10 +118,17 @@ static void options_read(void) {
 /* ---- hooks ------------------------------------------------------------------- */
 
 static void thread_exit(void *heap) { heap_abandon((lm_heap_t *)heap); }
-static void fork_prepare(void) { arena_lock(); }
-static void fork_parent(void) { arena_unlock(); }
+static void fork_prepare(void) {
+  heap_fork_prepare();
+  arena_lock();
+}
+static void fork_parent(void) {
+  arena_unlock();
+  heap_fork_parent();
+}
 static void fork_child(void) {
   arena_after_fork_child();
+  heap_fork_child();
   purger_after_fork_child();
 }
 

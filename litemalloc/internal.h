@@ -106,7 +106,8 @@ typedef struct lm_page_s {
   lm_block_t *free;          /* owner's free list */
   uint32_t used;             /* blocks allocated or waiting in a remote queue */
   uint32_t capacity;         /* blocks the span holds */
-  _Atomic uintptr_t owner;   /* heap, heap|FULL, LARGE or FREE (see above) */
+  uintptr_t owner;           /* heap, heap|FULL, LARGE or FREE (see above); other
+                                threads read it, so it is accessed atomically */
   uint8_t *start;            /* first block */
   uint64_t div_magic;        /* UINT64_MAX / block_size + 1 (see page_is_block) */
   uint64_t limit;            /* small page: block_limit(block_size, reserved) */
@@ -128,13 +129,20 @@ typedef struct lm_page_s {
   uint64_t free_time;        /* free span: when it became dirty (ms) */
 } lm_page_t;
 
-/* A segment header.  Invariant (exact slice map): every slice of every span,
- * free or in use, maps to the span's descriptor, and slice 0 maps to
- * lm_page_invalid; a descriptor that heads no in-use span has owner ==
- * LM_OWNER_FREE.  Segments of the primary reservation keep their slice map in
- * the flat lm_slicemap (so lm_free finds a descriptor with one load); others
- * (later reservations, huge objects) use slice_page; segment_slices() gives
- * whichever applies. */
+/* A segment header.  Invariant of the slice map:
+ *   - every slice of an in-use span maps to the span's descriptor;
+ *   - the first and the last slice of a free span map to its descriptor;
+ *   - every other slice i of a free span maps to the descriptor of some slice
+ *     j of the same free span with j <= i, whose owner is LM_OWNER_FREE (the
+ *     "free-span rule": it lets free spans merge, and split when a small page
+ *     is carved from their end, without rewriting inner entries);
+ *   - the header slices map to lm_page_invalid;
+ *   - a descriptor that heads no in-use span has owner == LM_OWNER_FREE.
+ * So whatever slice a pointer falls in, the descriptor found is its in-use
+ * span's or one whose owner says FREE.  Segments of the primary reservation
+ * keep their slice map in the flat lm_slicemap (so lm_free finds a
+ * descriptor with one load); others (later reservations, huge objects) use
+ * slice_page; segment_slices() gives whichever applies. */
 typedef struct lm_segment_s {
   lm_page_t *slice_page[LM_SLICES];  /* slice -> descriptor, outside the primary reservation */
   size_t kind;                       /* LM_KIND_SMALL (normal) or LM_KIND_HUGE */
@@ -366,6 +374,9 @@ LM_HIDDEN unsigned sizeclass_aligned(size_t size, size_t align);
 
 /* The slice map of a segment (see lm_segment_t). */
 LM_HIDDEN lm_page_t **segment_slices(lm_segment_t *seg);
+/* A futex mutex; the arena's is the one lock of the slow paths. */
+LM_HIDDEN void lock_acquire(lm_lock_t *lock);
+LM_HIDDEN void lock_release(lm_lock_t *lock);
 LM_HIDDEN void arena_lock(void);
 LM_HIDDEN void arena_unlock(void);
 /* A span of n slices (1 <= n <= LM_SLICES-LM_HEADER_SLICES) of the given
@@ -439,6 +450,12 @@ LM_HIDDEN void heap_publish(lm_heap_t *heap, unsigned cls);
 LM_HIDDEN void heap_publish_bytes(int64_t delta);
 /* Allocations of class cls by heap, from both counter arrays. */
 LM_HIDDEN uint64_t heap_class_allocs(const lm_heap_t *heap, unsigned cls);
+/* Trims every abandoned heap (their remote frees would wait for adoption). */
+LM_HIDDEN void heap_reclaim_abandoned(void);
+/* fork(): hold the lock of heap_reclaim_abandoned across it. */
+LM_HIDDEN void heap_fork_prepare(void);
+LM_HIDDEN void heap_fork_parent(void);
+LM_HIDDEN void heap_fork_child(void);
 /* Thread exit: collect, trim, abandon for adoption. */
 LM_HIDDEN void heap_abandon(lm_heap_t *heap);
 /* Every heap ever made, for stats (read without the lock: heaps are never freed). */
@@ -454,6 +471,8 @@ LM_HIDDEN bool heap_validate_class(const lm_heap_t *heap, unsigned cls);
 LM_HIDDEN void purger_kick(void);
 /* Whether the background purger runs (so the arena may cache by time). */
 LM_HIDDEN bool purger_running(void);
+/* Whether the purger is awake and stepping, so the clock it keeps is fresh. */
+LM_HIDDEN bool purger_ticking(void);
 LM_HIDDEN void purger_after_fork_child(void);
 
 /* ---- init.c --------------------------------------------------------------- */

@@ -46,8 +46,9 @@ static void large_count_resize(lm_heap_t *h, int64_t delta) {
 void *large_alloc(lm_heap_t *h, size_t size, size_t align, bool zero) {
   if (size == 0) size = 1;
   size_t usable = round_up(size, LM_OS_PAGE);
+  if (align > LM_SEGMENT_SIZE) { error_set_errno(12 /* ENOMEM: cannot align so */); return NULL; }
   size_t lead = align > LM_SLICE_SIZE ? align : 0;   /* room to align the start */
-  if (usable + lead <= LM_LARGE_MAX) {
+  if (usable <= LM_LARGE_MAX && lead <= LM_LARGE_MAX - usable) {
     bool zeroed;
     lm_page_t *page = arena_alloc_span((usable + lead + LM_SLICE_SIZE - 1) / LM_SLICE_SIZE,
                                        LM_KIND_LARGE, &zeroed);
@@ -62,7 +63,6 @@ void *large_alloc(lm_heap_t *h, size_t size, size_t align, bool zero) {
     large_count(h, (int64_t)usable, true);
     return page->start;
   }
-  if (align > LM_SEGMENT_SIZE) { error_set_errno(22 /* EINVAL */); return NULL; }
   size_t header = LM_HEADER_SLICES * LM_SLICE_SIZE;
   size_t offset = align > header ? align : header;
   if (usable > SIZE_MAX / 2 - offset) { error_set_errno(12); return NULL; }
@@ -80,7 +80,7 @@ void *large_alloc(lm_heap_t *h, size_t size, size_t align, bool zero) {
   page->zeroed = zeroed;
   large_set_size(page, usable);
   if (zero && !zeroed) memset(page->start, 0, size);
-  atomic_store_explicit(&page->owner, LM_OWNER_LARGE, memory_order_release);
+  __atomic_store_n(&page->owner, LM_OWNER_LARGE, __ATOMIC_RELEASE);
   for (size_t i = LM_HEADER_SLICES; i < LM_SLICES; i++) seg->slice_page[i] = page;  /* exact map */
   large_count(h, (int64_t)usable, true);
   return page->start;
@@ -91,7 +91,7 @@ static void large_release(lm_heap_t *h, lm_page_t *page, void *p, bool purge) {
     error_fatal("invalid pointer (not a block start, or not allocated by litemalloc):", p);
   large_count(h, (int64_t)page->block_size, false);
   if (page->kind == LM_KIND_HUGE) {
-    atomic_store_explicit(&page->owner, LM_OWNER_FREE, memory_order_relaxed);
+    __atomic_store_n(&page->owner, LM_OWNER_FREE, __ATOMIC_RELAXED);
     arena_huge_unmap(segment_of(page));
   } else {
     arena_free_span(page, purge);

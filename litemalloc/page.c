@@ -23,7 +23,7 @@ void page_init(lm_page_t *page, lm_heap_t *heap, unsigned cls) {
   page->start = (uint8_t *)segment_of(page) + (size_t)page->slice_index * LM_SLICE_SIZE;
   page->cls = (uint8_t)cls;
   page->next = page->prev = NULL;
-  atomic_store_explicit(&page->owner, (uintptr_t)heap, memory_order_release);
+  __atomic_store_n(&page->owner, (uintptr_t)heap, __ATOMIC_RELEASE);
 }
 
 bool page_extend(lm_page_t *page) {

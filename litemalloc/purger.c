@@ -8,7 +8,9 @@
  * get here), a thread is started through a weak reference to pthread_create
  * (the core still links without pthreads); it sleeps on a futex until the
  * oldest cached span expires, purges what has expired, and sleeps without a
- * timeout when nothing is cached.  It never allocates, runs with every signal
+ * timeout when nothing is cached.  Each time it wakes it also trims the heaps
+ * of exited threads (heap_reclaim_abandoned), and a free into such a heap
+ * wakes it.  It never allocates, runs with every signal
  * blocked, and is not restarted in a child after fork() until memory is cached
  * there.  Where there is no pthread_create (a static binary) or
  * LITEMALLOC_PURGE_THREAD=0, the arena falls back to purging on its own calls
@@ -22,6 +24,12 @@ extern int pthread_create(unsigned long *thread, const void *attr, void *(*start
 static _Atomic int state;   /* 0 not started, 1 running, 2 cannot run */
 static _Atomic int word;    /* futex word: bumped to wake the purger */
 static _Atomic int idle;    /* the purger waits without a timeout */
+static _Atomic int ticking; /* it has stepped since it last woke */
+
+bool purger_ticking(void) {
+  return atomic_load_explicit(&ticking, memory_order_relaxed) &&
+         atomic_load_explicit(&state, memory_order_relaxed) == 1;
+}
 
 bool purger_running(void) { return atomic_load_explicit(&state, memory_order_relaxed) == 1; }
 
@@ -29,10 +37,13 @@ static void *purger_main(void *arg) {
   (void)arg;
   for (;;) {
     int w = atomic_load_explicit(&word, memory_order_acquire);
+    heap_reclaim_abandoned();
     uint64_t wait_ms = arena_purge_tick();
+    atomic_store_explicit(&ticking, 1, memory_order_relaxed);
     if (wait_ms) {
       os_futex_wait_ms(&word, w, wait_ms);
     } else {
+      atomic_store_explicit(&ticking, 0, memory_order_relaxed);
       atomic_store_explicit(&idle, 1, memory_order_seq_cst);
       if (atomic_load_explicit(&word, memory_order_seq_cst) == w) os_futex_wait(&word, w);
       atomic_store_explicit(&idle, 0, memory_order_relaxed);
@@ -67,4 +78,5 @@ void purger_kick(void) {
 void purger_after_fork_child(void) {
   atomic_store(&state, 0);
   atomic_store(&idle, 0);
+  atomic_store(&ticking, 0);
 }

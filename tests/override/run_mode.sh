@@ -44,4 +44,17 @@ echo "LITEMALLOC_SHOW_STATS=1: text statistics, $n allocations"
 
 run json
 expect_json_allocs "$dir/err" "$min"
+
+# Malformed and unknown options: one warning line each, no crash, and the
+# well-formed ones still act.
+rc=0
+env ${preload:+LD_PRELOAD="$preload"} LITEMALLOC_SHOW_STATS=loud LITEMALLOC_PURGE_DELAY_MS=soon \
+  LITEMALLOC_NO_SUCH_OPTION=1 LITEMALLOC_DIRTY_MB=4 \
+  "$prog" "${args[@]}" >"$dir/out" 2>"$dir/err" || rc=$?
+[ $rc -eq 0 ] || { cat "$dir/err" >&2; fail "$prog exited with status $rc with bad LITEMALLOC_* values"; }
+w=$(grep -c "^litemalloc: warning: " "$dir/err" || true)
+[ "$w" -eq 3 ] || { cat "$dir/err" >&2; fail "expected 3 warning lines for 3 bad options, got $w"; }
+grep -q "LITEMALLOC_SHOW_STATS" "$dir/err" && grep -q "LITEMALLOC_PURGE_DELAY_MS" "$dir/err" &&
+  grep -q "LITEMALLOC_NO_SUCH_OPTION" "$dir/err" || { cat "$dir/err" >&2; fail "warnings do not name the options"; }
+echo "bad options: 3 one-line warnings"
 echo "PASS"
