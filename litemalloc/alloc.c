@@ -213,8 +213,8 @@ size_t lm_usable_size_or(const void *p, size_t (*foreign_usable)(void *)) {
 }
 
 void lm_trim(void) {
-  lm_heap_t *h = lm_tls_heap;
-  if (h != &lm_heap_empty) heap_trim(h);
+  lm_heap_t *h = heap_get();   /* a heap of its own first: see heap_reclaim_abandoned */
+  if (h) heap_trim(h);
   heap_reclaim_abandoned();
   arena_purge(true);
 }

@@ -45,6 +45,13 @@ _Atomic int64_t lm_live_peak;
 /* Under the arena lock. */
 static lm_heap_t *heaps_all;         /* every heap, newest first; never shrinks */
 static lm_heap_t *heaps_abandoned;   /* heaps without a thread */
+static lm_lock_t reclaim_lock;   /* one reclaim at a time; lm_trim waits for it */
+/* Under the arena lock: abandoned heaps not yet trimmed by the reclaim under
+ * way, and the one it is trimming now (only that one cannot be adopted; a new
+ * thread that would need it waits on reclaim_word instead of making a heap). */
+static lm_heap_t *heaps_reclaiming;
+static lm_heap_t *reclaim_current;
+static _Atomic int reclaim_word;
 static size_t heaps_made, heaps_active;
 static uint8_t *meta_next, *meta_end; /* bump area for heap structs */
 
@@ -167,10 +174,20 @@ lm_heap_t *heap_get(void) {
   lm_heap_t *h = lm_tls_heap;
   if (LM_LIKELY(h != &lm_heap_empty)) return h;
   init_process();
-  arena_lock();
-  h = heaps_abandoned;
-  if (h) heaps_abandoned = h->next_abandoned;
-  else h = heap_new_locked();
+  for (;;) {
+    arena_lock();
+    if ((h = heaps_abandoned)) heaps_abandoned = h->next_abandoned;
+    else if ((h = heaps_reclaiming)) heaps_reclaiming = h->next_abandoned;
+    else if (reclaim_current) {   /* the one free heap is being trimmed */
+      int w = atomic_load(&reclaim_word);
+      arena_unlock();
+      os_futex_wait(&reclaim_word, w);
+      continue;
+    } else {
+      h = heap_new_locked();
+    }
+    break;
+  }
   if (h) {
     __atomic_store_n(&h->active, true, __ATOMIC_RELAXED);
     h->next_abandoned = NULL;
@@ -203,9 +220,10 @@ void heap_abandon(lm_heap_t *h) {
 
 /* Blocks freed into a heap whose thread has exited wait in its remote stack
  * until a new thread adopts the heap, which may be never.  So the purger
- * (and lm_trim) take the abandoned heaps off their list for a moment, trim
- * each (collect, return empty pages) and put them back. */
-static lm_lock_t reclaim_lock;   /* one reclaim at a time; lm_trim waits for it */
+ * (and lm_trim) trim each abandoned heap (collect, return empty pages) in
+ * turn, keeping the others adoptable, so the number of heaps stays bounded
+ * by the most threads alive at once.  The reclaim never allocates, and
+ * lm_trim gives its thread a heap first, so no thread waits for itself. */
 
 void heap_fork_prepare(void) { lock_acquire(&reclaim_lock); }
 void heap_fork_parent(void) { lock_release(&reclaim_lock); }
@@ -214,19 +232,25 @@ void heap_fork_child(void) { atomic_store(&reclaim_lock.state, 0); }
 void heap_reclaim_abandoned(void) {
   lock_acquire(&reclaim_lock);
   arena_lock();
-  lm_heap_t *list = heaps_abandoned;
+  heaps_reclaiming = heaps_abandoned;   /* still adoptable from there */
   heaps_abandoned = NULL;
   arena_unlock();
-  if (!list) { lock_release(&reclaim_lock); return; }
-  lm_heap_t *last = list;
-  for (lm_heap_t *h = list; h; h = h->next_abandoned) {
+  for (;;) {
+    arena_lock();
+    lm_heap_t *h = heaps_reclaiming;
+    if (h) heaps_reclaiming = h->next_abandoned;
+    reclaim_current = h;
+    arena_unlock();
+    if (!h) break;
     heap_trim(h);
-    last = h;
+    arena_lock();
+    h->next_abandoned = heaps_abandoned;
+    heaps_abandoned = h;
+    reclaim_current = NULL;
+    arena_unlock();
+    atomic_fetch_add(&reclaim_word, 1);   /* wake heap_get waiting for it */
+    os_futex_wake(&reclaim_word, 1 << 30);
   }
-  arena_lock();
-  last->next_abandoned = heaps_abandoned;
-  heaps_abandoned = list;
-  arena_unlock();
   lock_release(&reclaim_lock);
 }
 

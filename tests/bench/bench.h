@@ -177,6 +177,44 @@ static inline void obj_check_pages(const void *p, size_t n, const char *what) {
   }
 }
 
+/* A live large object whose pages page_fill stamped with key. */
+typedef struct {
+  void *p; /* NULL: none */
+  size_t n;
+  uint64_t key;
+} big_obj_t;
+
+/* Stamps the n >= 16 bytes at p (every page) with a key drawn from s and
+ * records them in b. */
+static inline void big_obj_put(big_obj_t *b, void *p, size_t n, uint64_t *s) {
+  b->key = rng_next(s);
+  page_fill(p, n, b->key);
+  b->p = p;
+  b->n = n;
+}
+/* Checks and frees the object in b, if any. */
+static inline void big_obj_drop(big_obj_t *b, const char *what) {
+  if (!b->p) return;
+  page_check(b->p, b->n, b->key, what);
+  free(b->p);
+  b->p = NULL;
+}
+
+/* The inner loop of cache-scratch and cache-thrash: iters times, allocate a
+ * small object of size bytes, set every byte reps times (one increment at a
+ * time, through volatile), check it and free it. */
+static inline void scribble_objects(uint64_t iters, int size, int reps, const char *what) {
+  for (uint64_t i = 0; i < iters; i++) {
+    volatile char *p = bench_malloc((size_t)size);
+    for (int b = 0; b < size; b++) p[b] = 0;
+    for (int r = 0; r < reps; r++)
+      for (int b = 0; b < size; b++) p[b] = (char)(p[b] + 1);
+    for (int b = 0; b < size; b++)
+      if (p[b] != (char)reps) bench_fail("%s: object %p corrupted", what, (void *)p);
+    free((void *)p);
+  }
+}
+
 /* ---- time, memory, threads ---------------------------------------------- */
 
 static inline double bench_now(void) {
@@ -185,16 +223,22 @@ static inline double bench_now(void) {
   return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
-/* Resident set size in bytes, from /proc/self/statm (read with read(2): no
- * allocator calls). */
-static inline size_t bench_rss(void) {
-  char buf[128];
-  int fd = open("/proc/self/statm", O_RDONLY | O_CLOEXEC);
+/* Reads up to cap - 1 bytes of a /proc file into buf, NUL-terminated, with
+ * read(2): no allocator calls.  0 when it cannot, else the bytes read. */
+static inline ssize_t bench_read_proc(const char *path, char *buf, size_t cap) {
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
   if (fd < 0) return 0;
-  ssize_t n = read(fd, buf, sizeof buf - 1);
+  ssize_t n = read(fd, buf, cap - 1);
   close(fd);
   if (n <= 0) return 0;
   buf[n] = 0;
+  return n;
+}
+
+/* Resident set size in bytes, from /proc/self/statm. */
+static inline size_t bench_rss(void) {
+  char buf[128];
+  if (!bench_read_proc("/proc/self/statm", buf, sizeof buf)) return 0;
   unsigned long long size = 0, res = 0;
   if (sscanf(buf, "%llu %llu", &size, &res) != 2) return 0;
   return (size_t)res * (size_t)sysconf(_SC_PAGESIZE);
@@ -203,12 +247,7 @@ static inline size_t bench_rss(void) {
 /* Peak RSS in bytes (VmHWM of /proc/self/status). */
 static inline size_t bench_peak_rss(void) {
   char buf[4096];
-  int fd = open("/proc/self/status", O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return 0;
-  ssize_t n = read(fd, buf, sizeof buf - 1);
-  close(fd);
-  if (n <= 0) return 0;
-  buf[n] = 0;
+  if (!bench_read_proc("/proc/self/status", buf, sizeof buf)) return 0;
   char *h = strstr(buf, "VmHWM:");
   if (!h) return 0;
   return (size_t)strtoull(h + 6, NULL, 10) * 1024;
@@ -238,6 +277,45 @@ static inline void bench_spawn(pthread_t *t, void *(*fn)(void *), void *arg) {
 static inline void bench_join(pthread_t t, void **ret) {
   int e = pthread_join(t, ret);
   if (e) bench_fail("pthread_join: %s", strerror(e));
+}
+
+/* Runs fn on t threads, thread i getting (char *)args + i * elem (args: an
+ * array of t elements of elem bytes), and returns the seconds from the first
+ * start to the last join.  th: room for t handles. */
+static inline double bench_run_threads(pthread_t *th, int t, void *(*fn)(void *), void *args,
+                                       size_t elem) {
+  double t0 = bench_now();
+  for (int i = 0; i < t; i++) bench_spawn(&th[i], fn, (char *)args + (size_t)i * elem);
+  for (int i = 0; i < t; i++) bench_join(th[i], NULL);
+  return bench_now() - t0;
+}
+
+/* A worker thread's share: its random state (a worker leaves it where its
+ * sequence ended, for its successor in the next round) and its steps. */
+typedef struct {
+  uint64_t seed;
+  uint64_t steps;
+} bench_worker_t;
+
+/* Runs `rounds` rounds of t fresh threads, thread i running fn(&w[i]), and
+ * returns the seconds of all rounds.  The total steps are split evenly over
+ * rounds and threads, the very last share taking the rest, so all of total
+ * runs.  th: room for t handles. */
+static inline double bench_run_rounds(pthread_t *th, bench_worker_t *w, int t, int rounds,
+                                      uint64_t total, void *(*fn)(void *)) {
+  double t0 = bench_now();
+  uint64_t done = 0;
+  for (int r = 0; r < rounds; r++) {
+    for (int i = 0; i < t; i++) {
+      uint64_t share = total / (uint64_t)rounds / (uint64_t)t;
+      if (r == rounds - 1 && i == t - 1) share = total - done;
+      w[i].steps = share;
+      done += share;
+      bench_spawn(&th[i], fn, &w[i]);
+    }
+    for (int i = 0; i < t; i++) bench_join(th[i], NULL);
+  }
+  return bench_now() - t0;
 }
 
 /* ---- command line -------------------------------------------------------- */

@@ -30,15 +30,7 @@ static void *worker(void *arg) {
   worker_t *w = (worker_t *)arg;
   obj_check(w->given, OBJ_SIZE, "cache-scratch given");
   free(w->given);
-  for (uint64_t i = 0; i < w->iters; i++) {
-    volatile char *p = bench_malloc(OBJ_SIZE);
-    for (int b = 0; b < OBJ_SIZE; b++) p[b] = 0;
-    for (int r = 0; r < REPS; r++)
-      for (int b = 0; b < OBJ_SIZE; b++) p[b] = (char)(p[b] + 1);
-    for (int b = 0; b < OBJ_SIZE; b++)
-      if (p[b] != (char)REPS) bench_fail("cache-scratch: object %p corrupted", (void *)p);
-    free((void *)p);
-  }
+  scribble_objects(w->iters, OBJ_SIZE, REPS, "cache-scratch");
   return NULL;
 }
 
@@ -53,10 +45,7 @@ int main(int argc, char **argv) {
     obj_fill(w[i].given, OBJ_SIZE);
     w[i].iters = total / (uint64_t)t;
   }
-  double t0 = bench_now();
-  for (int i = 0; i < t; i++) bench_spawn(&th[i], worker, &w[i]);
-  for (int i = 0; i < t; i++) bench_join(th[i], NULL);
-  double secs = bench_now() - t0;
+  double secs = bench_run_threads(th, t, worker, w, sizeof *w);
   uint64_t done = (total / (uint64_t)t) * (uint64_t)t;
   free(w);
   free(th);

@@ -24,15 +24,7 @@ typedef struct {
 
 static void *worker(void *arg) {
   worker_t *w = (worker_t *)arg;
-  for (uint64_t i = 0; i < w->iters; i++) {
-    volatile char *p = bench_malloc(OBJ_SIZE);
-    for (int b = 0; b < OBJ_SIZE; b++) p[b] = 0;
-    for (int r = 0; r < REPS; r++)
-      for (int b = 0; b < OBJ_SIZE; b++) p[b] = (char)(p[b] + 1);
-    for (int b = 0; b < OBJ_SIZE; b++)
-      if (p[b] != (char)REPS) bench_fail("cache-thrash: object %p corrupted", (void *)p);
-    free((void *)p);
-  }
+  scribble_objects(w->iters, OBJ_SIZE, REPS, "cache-thrash");
   return NULL;
 }
 
@@ -43,10 +35,7 @@ int main(int argc, char **argv) {
   worker_t *w = bench_malloc((size_t)t * sizeof *w);
   pthread_t *th = bench_malloc((size_t)t * sizeof *th);
   for (int i = 0; i < t; i++) w[i].iters = total / (uint64_t)t;
-  double t0 = bench_now();
-  for (int i = 0; i < t; i++) bench_spawn(&th[i], worker, &w[i]);
-  for (int i = 0; i < t; i++) bench_join(th[i], NULL);
-  double secs = bench_now() - t0;
+  double secs = bench_run_threads(th, t, worker, w, sizeof *w);
   uint64_t done = (total / (uint64_t)t) * (uint64_t)t;
   free(w);
   free(th);

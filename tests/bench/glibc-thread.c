@@ -21,13 +21,8 @@
 
 static size_t size_table[TABLE];
 
-typedef struct {
-  uint64_t seed;
-  uint64_t steps;
-} worker_t;
-
 static void *worker(void *arg) {
-  worker_t *w = (worker_t *)arg;
+  bench_worker_t *w = (bench_worker_t *)arg;
   uint64_t s = w->seed;
   void *ws[WORKING_SET];
   size_t wn[WORKING_SET];
@@ -59,16 +54,13 @@ int main(int argc, char **argv) {
   uint64_t total = bench_count(&a, 6e6, 1000);
   uint64_t s = 99;
   for (int i = 0; i < TABLE; i++) size_table[i] = rng_logsize(&s, 4, 32768);
-  worker_t *w = bench_malloc((size_t)t * sizeof *w);
+  bench_worker_t *w = bench_malloc((size_t)t * sizeof *w);
   pthread_t *th = bench_malloc((size_t)t * sizeof *th);
   for (int i = 0; i < t; i++) {
     w[i].seed = 3 + (uint64_t)i * 4099;
     w[i].steps = total / (uint64_t)t;
   }
-  double t0 = bench_now();
-  for (int i = 0; i < t; i++) bench_spawn(&th[i], worker, &w[i]);
-  for (int i = 0; i < t; i++) bench_join(th[i], NULL);
-  double secs = bench_now() - t0;
+  double secs = bench_run_threads(th, t, worker, w, sizeof *w);
   uint64_t done = (total / (uint64_t)t) * (uint64_t)t;
   free(w);
   free(th);

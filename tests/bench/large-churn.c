@@ -23,29 +23,17 @@ int main(int argc, char **argv) {
   bench_args_t a = bench_parse(argc, argv, 1);
   uint64_t steps = bench_count(&a, 1000, 1);
   uint64_t s = 31337;
-  void *live[LIVE] = {0};
-  size_t liven[LIVE] = {0};
-  uint64_t keys[LIVE] = {0};
+  big_obj_t live[LIVE] = {{0}};
   uint64_t bytes = 0;
   double t0 = bench_now();
   for (uint64_t i = 0; i < steps; i++) {
     int k = (int)rng_below(&s, LIVE);
-    if (live[k]) {
-      page_check(live[k], liven[k], keys[k], "large-churn");
-      free(live[k]);
-    }
+    big_obj_drop(&live[k], "large-churn");
     size_t n = (size_t)rng_range(&s, MINSZ, MAXSZ);
-    live[k] = bench_malloc(n);
-    liven[k] = n;
-    keys[k] = rng_next(&s);
-    page_fill(live[k], n, keys[k]);
+    big_obj_put(&live[k], bench_malloc(n), n, &s);
     bytes += n;
   }
-  for (int k = 0; k < LIVE; k++)
-    if (live[k]) {
-      page_check(live[k], liven[k], keys[k], "large-churn");
-      free(live[k]);
-    }
+  for (int k = 0; k < LIVE; k++) big_obj_drop(&live[k], "large-churn");
   double secs = bench_now() - t0;
   bench_result_head("large-churn", &a, (unsigned long long)steps, secs);
   printf(" mib=%llu\n", (unsigned long long)(bytes >> 20));

@@ -22,19 +22,14 @@ int main(int argc, char **argv) {
   bench_args_t a = bench_parse(argc, argv, 1);
   uint64_t rounds = bench_count(&a, 10, 1);
   uint64_t s = 4242;
-  void *live[LIVE] = {0};
-  size_t liven[LIVE] = {0};
-  uint64_t keys[LIVE] = {0};
+  big_obj_t live[LIVE] = {{0}};
   uint64_t ops = 0, bytes = 0;
   double t0 = bench_now();
   for (uint64_t r = 0; r < rounds; r++) {
     for (int o = 16; o <= 25; o++) {
       size_t lo = (size_t)1 << o, n = lo + (size_t)rng_below(&s, lo);
       int slot = (int)(ops % LIVE);
-      if (live[slot]) {
-        page_check(live[slot], liven[slot], keys[slot], "large");
-        free(live[slot]);
-      }
+      big_obj_drop(&live[slot], "large");
       void *p;
       if (ops % 3 == 2) {
         p = calloc(1, n);
@@ -44,19 +39,12 @@ int main(int argc, char **argv) {
       } else {
         p = bench_malloc(n);
       }
-      keys[slot] = rng_next(&s);
-      page_fill(p, n, keys[slot]);
-      live[slot] = p;
-      liven[slot] = n;
+      big_obj_put(&live[slot], p, n, &s);
       ops++;
       bytes += n;
     }
   }
-  for (int i = 0; i < LIVE; i++)
-    if (live[i]) {
-      page_check(live[i], liven[i], keys[i], "large");
-      free(live[i]);
-    }
+  for (int i = 0; i < LIVE; i++) big_obj_drop(&live[i], "large");
   double secs = bench_now() - t0;
   bench_result_head("large", &a, (unsigned long long)ops, secs);
   printf(" mib=%llu\n", (unsigned long long)(bytes >> 20));

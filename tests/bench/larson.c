@@ -26,15 +26,10 @@
 static _Atomic(void *) *slots;
 static size_t nslots;
 
-typedef struct {
-  uint64_t seed;
-  uint64_t ops;
-} worker_t;
-
 static void *worker(void *arg) {
-  worker_t *w = (worker_t *)arg;
+  bench_worker_t *w = (bench_worker_t *)arg;
   uint64_t s = w->seed;
-  for (uint64_t i = 0; i < w->ops; i++) {
+  for (uint64_t i = 0; i < w->steps; i++) {
     size_t n = (size_t)rng_range(&s, MIN_SIZE, MAX_SIZE);
     size_t k = (size_t)rng_below(&s, nslots);
     void *p = bench_malloc(n);
@@ -60,24 +55,12 @@ int main(int argc, char **argv) {
     obj_fill(p, n);
     atomic_init(&slots[i], p);
   }
-  worker_t *w = bench_malloc((size_t)t * sizeof *w);
+  bench_worker_t *w = bench_malloc((size_t)t * sizeof *w);
   pthread_t *th = bench_malloc((size_t)t * sizeof *th);
   for (int i = 0; i < t; i++) w[i].seed = 1000 + (uint64_t)i * 7919;
 
-  double t0 = bench_now();
-  uint64_t done = 0;
-  for (int r = 0; r < ROUNDS; r++) {
-    for (int i = 0; i < t; i++) {
-      /* split total over rounds and threads; the last share takes the rest */
-      uint64_t share = total / ROUNDS / (uint64_t)t;
-      if (r == ROUNDS - 1 && i == t - 1) share = total - done;
-      w[i].ops = share;
-      done += share;
-      bench_spawn(&th[i], worker, &w[i]);
-    }
-    for (int i = 0; i < t; i++) bench_join(th[i], NULL);
-  }
-  double secs = bench_now() - t0;
+  double secs = bench_run_rounds(th, w, t, ROUNDS, total, worker);
+  uint64_t done = total; /* the rounds run every step */
 
   for (size_t i = 0; i < nslots; i++) {
     void *p = atomic_load(&slots[i]);

@@ -46,13 +46,8 @@ static void drop(void *p) {
   free(p);
 }
 
-typedef struct {
-  uint64_t seed;
-  uint64_t steps;
-} worker_t;
-
 static void *worker(void *arg) {
-  worker_t *w = (worker_t *)arg;
+  bench_worker_t *w = (bench_worker_t *)arg;
   uint64_t s = w->seed;
   void **own = calloc(OWN_SLOTS, sizeof(void *));
   if (!own) bench_fail("calloc");
@@ -81,22 +76,11 @@ int main(int argc, char **argv) {
   bench_args_t a = bench_parse(argc, argv, 1);
   int t = a.threads;
   uint64_t total = bench_count(&a, 8e6, 1000);
-  worker_t *w = bench_malloc((size_t)t * sizeof *w);
+  bench_worker_t *w = bench_malloc((size_t)t * sizeof *w);
   pthread_t *th = bench_malloc((size_t)t * sizeof *th);
   for (int i = 0; i < t; i++) w[i].seed = 5 + (uint64_t)i * 1237;
-  double t0 = bench_now();
-  uint64_t done = 0;
-  for (int r = 0; r < ROUNDS; r++) {
-    for (int i = 0; i < t; i++) {
-      uint64_t share = total / ROUNDS / (uint64_t)t;
-      if (r == ROUNDS - 1 && i == t - 1) share = total - done;
-      w[i].steps = share;
-      done += share;
-      bench_spawn(&th[i], worker, &w[i]);
-    }
-    for (int i = 0; i < t; i++) bench_join(th[i], NULL);
-  }
-  double secs = bench_now() - t0;
+  double secs = bench_run_rounds(th, w, t, ROUNDS, total, worker);
+  uint64_t done = total; /* the rounds run every step */
   for (size_t j = 0; j < TRANSFER_SLOTS; j++) drop(atomic_load(&transfer[j]));
   free(w);
   free(th);

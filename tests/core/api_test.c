@@ -12,14 +12,7 @@
 #include <unistd.h>
 
 #include "litemalloc/litemalloc.h"
-
-#define CHECK(e)                                                           \
-  do {                                                                     \
-    if (!(e)) {                                                            \
-      fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #e); \
-      exit(1);                                                             \
-    }                                                                      \
-  } while (0)
+#include "check.h"
 
 /* Runs a call that must succeed and checks that it left errno alone. */
 #define NO_ERRNO(stmt)                                                     \
@@ -32,9 +25,6 @@
       exit(1);                                                             \
     }                                                                      \
   } while (0)
-
-#define KiB ((size_t)1024)
-#define MiB (1024 * KiB)
 
 static int g_static_array[64];
 
@@ -50,11 +40,10 @@ static int check_fill(const void *p, size_t n, unsigned seed) {
   return 1;
 }
 
-static lm_stats_t stats_now(void) {
+/* stats_now() (check.h), checking that lm_stats left errno alone. */
+static lm_stats_t stats_checked(void) {
   lm_stats_t s;
-  memset(&s, 0, sizeof s);
-  s.size = sizeof s;
-  NO_ERRNO(lm_stats(&s));
+  NO_ERRNO(s = stats_now());
   return s;
 }
 
@@ -122,10 +111,10 @@ static void test_realloc(void) {
   void *p;
   NO_ERRNO(p = lm_realloc(NULL, 100));
   CHECK(p != NULL && lm_usable_size(p) >= 100);
-  lm_stats_t a = stats_now();
+  lm_stats_t a = stats_checked();
   NO_ERRNO(p = lm_realloc(p, 0));
   CHECK(p == NULL);
-  lm_stats_t b = stats_now();
+  lm_stats_t b = stats_checked();
   CHECK(b.live_objects == a.live_objects - 1);
 
   static const size_t sizes[] = {
@@ -354,7 +343,7 @@ static size_t class_live_sum(const lm_stats_t *s) {
 }
 
 static void test_stats(void) {
-  lm_stats_t s0 = stats_now();
+  lm_stats_t s0 = stats_checked();
   CHECK(s0.version == LM_STATS_VERSION);
   CHECK(s0.size == sizeof(lm_stats_t));
   CHECK(s0.class_count > 0 && s0.class_count <= LM_MAX_CLASSES);
@@ -383,7 +372,7 @@ static void test_stats(void) {
     CHECK(p[i] != NULL);
     usable += lm_usable_size(p[i]);
   }
-  lm_stats_t s1 = stats_now();
+  lm_stats_t s1 = stats_checked();
   CHECK(s1.allocs == s0.allocs + N);
   CHECK(s1.frees == s0.frees);
   CHECK(s1.live_objects == s0.live_objects + N);
@@ -396,7 +385,7 @@ static void test_stats(void) {
   CHECK(s1.mmap_calls >= 1);
   CHECK(s1.committed_bytes <= s1.reserved_bytes);
   for (int i = 0; i < N; i++) lm_free(p[i]);
-  lm_stats_t s2 = stats_now();
+  lm_stats_t s2 = stats_checked();
   CHECK(s2.frees == s0.frees + N);
   CHECK(s2.allocs == s1.allocs);
   CHECK(s2.live_objects == s0.live_objects);
@@ -413,7 +402,7 @@ static void test_stats(void) {
     CHECK(l[i] != NULL);
     lusable += lm_usable_size(l[i]);
   }
-  lm_stats_t s3 = stats_now();
+  lm_stats_t s3 = stats_checked();
   CHECK(s3.allocs == s2.allocs + M);
   CHECK(class_alloc_sum(&s3) == class_alloc_sum(&s2));
   CHECK(s3.live_objects == s2.live_objects + M);
@@ -422,7 +411,7 @@ static void test_stats(void) {
   CHECK(s3.peak_live_bytes >= s3.live_bytes);
   CHECK(s3.committed_bytes >= s3.live_bytes);
   for (int i = 0; i < M; i++) lm_free(l[i]);
-  lm_stats_t s4 = stats_now();
+  lm_stats_t s4 = stats_checked();
   CHECK(s4.frees == s3.frees + M);
   CHECK(s4.live_objects == s2.live_objects);
   CHECK(s4.live_bytes == s2.live_bytes);
@@ -556,12 +545,12 @@ static void test_trim(void) {
     CHECK(p[i] != NULL);
     memset(p[i], i, MiB);
   }
-  lm_stats_t live = stats_now();
+  lm_stats_t live = stats_checked();
   long rss_live = rss_kib();
   for (int i = 0; i < N; i++) lm_free(p[i]);
-  lm_stats_t freed = stats_now();
+  lm_stats_t freed = stats_checked();
   NO_ERRNO(lm_trim());
-  lm_stats_t trimmed = stats_now();
+  lm_stats_t trimmed = stats_checked();
   long rss_trimmed = rss_kib();
   printf("trim: committed live %zu MiB, after free %zu MiB (cached %zu MiB), after trim"
          " %zu MiB (cached %zu MiB); rss live %ld MiB, after trim %ld MiB\n",
@@ -654,7 +643,7 @@ int main(void) {
   test_large_realloc_in_place();
   test_array_and_page();
   /* everything this test allocated has been freed */
-  lm_stats_t end = stats_now();
+  lm_stats_t end = stats_checked();
   CHECK(end.live_objects == 0);
   CHECK(end.live_bytes == 0);
   CHECK(end.frees == end.allocs);

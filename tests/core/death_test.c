@@ -15,14 +15,7 @@
 #include <unistd.h>
 
 #include "litemalloc/litemalloc.h"
-
-#define CHECK(e)                                                           \
-  do {                                                                     \
-    if (!(e)) {                                                            \
-      fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #e); \
-      exit(1);                                                             \
-    }                                                                      \
-  } while (0)
+#include "check.h"
 
 static char g_static_array[256];
 

@@ -15,28 +15,13 @@
 #include <unistd.h>
 
 #include "litemalloc/litemalloc.h"
-
-#define CHECK(e)                                                           \
-  do {                                                                     \
-    if (!(e)) {                                                            \
-      fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #e); \
-      exit(1);                                                             \
-    }                                                                      \
-  } while (0)
+#include "check.h"
 
 #define THREADS 4
 #define FORKS 200
 
 static atomic_int g_stop;
 static atomic_long g_ops;
-
-static uint64_t xorshift(uint64_t *s) {
-  uint64_t x = *s;
-  x ^= x << 13;
-  x ^= x >> 7;
-  x ^= x << 17;
-  return *s = x;
-}
 
 static size_t pick_size(uint64_t *rng) {
   uint64_t r = xorshift(rng) % 100;
@@ -88,9 +73,7 @@ static void child(void **inherited, int n, int round) {
     if (!p[i]) _exit(5);
   }
   for (int i = 0; i < 300; i++) lm_free(p[i]);
-  lm_stats_t s;
-  s.size = sizeof s;
-  lm_stats(&s); /* takes the global state that the threads left behind */
+  lm_stats_t s = stats_now(); /* takes the global state that the threads left behind */
   if (s.allocs == 0) _exit(6);
   lm_trim();
   _exit(0);
@@ -127,9 +110,7 @@ int main(void) {
   printf("fork_test: %d forks, %d bad children, %ld operations by the threads\n",
          FORKS, bad, (long)atomic_load(&g_ops));
   CHECK(bad == 0);
-  lm_stats_t s;
-  s.size = sizeof s;
-  lm_stats(&s);
+  lm_stats_t s = stats_now();
   CHECK(s.frees + s.live_objects == s.allocs);
   CHECK(s.live_objects == 0);
   puts("fork_test: OK");

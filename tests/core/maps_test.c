@@ -9,16 +9,7 @@
 #include <unistd.h>
 
 #include "litemalloc/litemalloc.h"
-
-#define CHECK(e)                                                           \
-  do {                                                                     \
-    if (!(e)) {                                                            \
-      fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #e); \
-      exit(1);                                                             \
-    }                                                                      \
-  } while (0)
-
-#define MiB ((size_t)1 << 20)
+#include "check.h"
 
 /* Counts lines with read(2): stdio would allocate through glibc, harmless,
  * but this keeps the count to the mappings themselves. */
@@ -50,9 +41,7 @@ int main(void) {
     CHECK(h[i] != NULL);
   }
   int after = maps_lines();
-  lm_stats_t s;
-  s.size = sizeof s;
-  lm_stats(&s);
+  lm_stats_t s = stats_now();
   printf("maps lines: %d before, %d with 4 GiB in 1 MiB objects, %d with 1 GiB more"
          " in 64 MiB objects; reserved %zu MiB, mmap calls %zu\n",
          before, mid, after, s.reserved_bytes / MiB, s.mmap_calls);

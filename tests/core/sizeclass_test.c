@@ -8,14 +8,7 @@
 #include <string.h>
 
 #include "litemalloc/internal.h"
-
-#define CHECK(e)                                                           \
-  do {                                                                     \
-    if (!(e)) {                                                            \
-      fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #e); \
-      exit(1);                                                             \
-    }                                                                      \
-  } while (0)
+#include "check.h"
 
 static void test_classes(void) {
   CHECK(LM_CLASSES >= 1 && LM_CLASSES <= LM_MAX_CLASSES);

@@ -25,17 +25,8 @@
 #include <unistd.h>
 
 #include "litemalloc/litemalloc.h"
+#include "check.h"
 
-#define CHECK(e)                                                           \
-  do {                                                                     \
-    if (!(e)) {                                                            \
-      fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #e); \
-      exit(1);                                                             \
-    }                                                                      \
-  } while (0)
-
-#define KiB ((size_t)1024)
-#define MiB (1024 * KiB)
 #define MAX_THREADS 64
 #define LOCAL_SLOTS 1024
 
@@ -60,14 +51,6 @@ static atomic_size_t g_allocs, g_frees, g_remote_frees, g_reallocs, g_large;
 static atomic_int g_running;
 
 /* ---- deterministic randomness and the content pattern ----------------- */
-
-static uint64_t xorshift(uint64_t *s) {
-  uint64_t x = *s;
-  x ^= x << 13;
-  x ^= x >> 7;
-  x ^= x << 17;
-  return *s = x;
-}
 
 static uint64_t mix(uint64_t z) {
   z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
@@ -275,14 +258,6 @@ static void *worker(void *argp) {
 }
 
 /* ---- main -------------------------------------------------------------- */
-
-static lm_stats_t stats_now(void) {
-  lm_stats_t s;
-  memset(&s, 0, sizeof s);
-  s.size = sizeof s;
-  lm_stats(&s);
-  return s;
-}
 
 static void usage(void) {
   fprintf(stderr, "usage: stress_test [--threads N] [--gens N] [--ops N] [--seed N] "

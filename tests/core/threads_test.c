@@ -12,16 +12,8 @@
 #include <string.h>
 
 #include "litemalloc/litemalloc.h"
+#include "check.h"
 
-#define CHECK(e)                                                           \
-  do {                                                                     \
-    if (!(e)) {                                                            \
-      fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #e); \
-      exit(1);                                                             \
-    }                                                                      \
-  } while (0)
-
-#define MiB ((size_t)1 << 20)
 #define TOTAL 10000
 #define BATCH 8
 #define LEFT 5
@@ -30,14 +22,6 @@ typedef struct {
   unsigned index;
   void *left[LEFT];  /* objects for main to free */
 } job_t;
-
-static uint64_t xorshift(uint64_t *s) {
-  uint64_t x = *s;
-  x ^= x << 13;
-  x ^= x >> 7;
-  x ^= x << 17;
-  return *s = x;
-}
 
 static void *work(void *arg) {
   job_t *job = arg;
@@ -56,14 +40,6 @@ static void *work(void *arg) {
     else lm_free(p[i]);
   }
   return NULL;
-}
-
-static lm_stats_t stats_now(void) {
-  lm_stats_t s;
-  memset(&s, 0, sizeof s);
-  s.size = sizeof s;
-  lm_stats(&s);
-  return s;
 }
 
 int main(void) {

@@ -1,16 +1,9 @@
-/* CHECK(condition): on failure, print where and exit 1. */
+/* CHECK(condition): on failure, print where and exit 1.  The override tests
+ * use the core tests' header (tests/core/check.h): the same macro and
+ * helpers. */
 #ifndef LM_OVERRIDE_CHECK_H
 #define LM_OVERRIDE_CHECK_H
 
-#include <stdio.h>
-#include <stdlib.h>
-
-#define CHECK(e)                                                             \
-  do {                                                                       \
-    if (!(e)) {                                                              \
-      fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #e);  \
-      exit(1);                                                               \
-    }                                                                        \
-  } while (0)
+#include "../core/check.h"
 
 #endif
