@@ -16,15 +16,16 @@
  * other threads free a heap's blocks in batches) away from the arena lock.
  *
  * Frees by other threads.  A thread that frees a block of a page it does not
- * own first keeps it, up to FOREIGN_BYTES per class, on its heap's foreign
- * list for that class, and points malloc's direct entries at that list: the
- * next allocations of the class reuse those blocks while they are still in
- * this core's cache (the block stays counted in its page's `used` the whole
- * time, so the page cannot go away under it).  Beyond that, or at thread exit
- * and lm_trim, it pushes the block onto the owner heap's `remote` stack with
- * one CAS (no lock); the owner takes the whole stack with one exchange at its
- * next slow path and frees the blocks locally.  There is no ABA problem: the
- * stack is only ever pushed to and emptied whole.
+ * own first keeps it (if it is 128 bytes or more, see FOREIGN_MIN_CLASS), up
+ * to FOREIGN_BYTES per class, on its heap's foreign list for that class; when
+ * the heap's own page of that class runs dry, malloc's direct entries point
+ * at the list until it is empty, so the blocks are reused while they are
+ * still in this core's cache (a block stays counted in its page's `used` the
+ * whole time, so the page cannot go away under it).  Beyond that, or at
+ * thread exit and lm_trim, it pushes the block onto the owner heap's `remote`
+ * stack with one CAS (no lock); the owner takes the whole stack with one
+ * exchange at its next slow path and frees the blocks locally.  There is no
+ * ABA problem: the stack is only ever pushed to and emptied whole.
  *
  * Thread exit.  A pthread key destructor (looked up weakly, so the core needs
  * no pthreads) collects the heap's remote frees, returns its spare pages and
@@ -58,6 +59,11 @@ static uint8_t *meta_next, *meta_end; /* bump area for heap structs */
 #define META_CHUNK ((size_t)256 * 1024)
 #define HEAP_SPARE_MAX 16
 #define FOREIGN_BYTES ((size_t)16 * 1024)
+/* Blocks under 128 bytes are not kept: several share a cache line with
+ * blocks the owner handed to other threads, and reusing them here would
+ * make those threads write to one line (the "passive false sharing" of the
+ * cache-scratch benchmark: 10x slower with 16-byte blocks kept). */
+#define FOREIGN_MIN_CLASS 7   /* 128 B */
 
 /* ---- class queues ------------------------------------------------------- */
 
@@ -412,9 +418,25 @@ void *heap_malloc_slow(lm_heap_t *h, unsigned c) {
     h = heap_get();
     if (!h) { error_set_errno(12 /* ENOMEM */); return NULL; }
   }
-  if (c < LM_DIRECT_CLASSES && h->direct[sizeclass_direct_first(c)] == &h->foreign[c] &&
-      h->foreign[c].free == NULL)
-    foreign_reset(h, c);   /* the foreign list ran dry: back to the pages */
+  if (c < LM_DIRECT_CLASSES) {
+    lm_page_t *f = &h->foreign[c];
+    if (h->direct[sizeclass_direct_first(c)] == f) {
+      if (f->free == NULL) foreign_reset(h, c);   /* ran dry: back to the pages */
+    } else if (f->free != NULL) {
+      /* The own page ran dry: hand out the kept blocks first (still warm),
+       * until they run out.  Taking them only then keeps blocks from
+       * cycling through this heap's slow free path while its own pages
+       * have room. */
+      direct_set(h, c, f);
+      lm_block_t *b = f->free;
+      debug_on_alloc(f, b);
+      f->free = b->next;
+      f->used++;
+      b->tag = 0;
+      lm_stat_add(h->allocs[c], 1);
+      return b;
+    }
+  }
   if (atomic_load_explicit(&h->remote, memory_order_relaxed)) heap_collect_remote(h);
   lm_page_t *page = h->pages[c];
   while (page != &lm_page_empty && !page->free && !page_extend(page)) {
@@ -473,13 +495,12 @@ void heap_free_slow(lm_heap_t *h, lm_page_t *page, void *p) {
   unsigned c = page->cls;
   b->tag = block_tag(b);
   if (h == &lm_heap_empty) h = heap_get();
-  lm_page_t *f = h && c < LM_DIRECT_CLASSES ? &h->foreign[c] : NULL;
+  lm_page_t *f = h && c < LM_DIRECT_CLASSES && c >= FOREIGN_MIN_CLASS ? &h->foreign[c] : NULL;
   if (f && f->free == NULL) f->capacity = f->used = 0;   /* the fast path emptied it */
   if (f && (size_t)(f->capacity - f->used) * f->block_size < FOREIGN_BYTES) {
     b->next = f->free;
     f->free = b;
     f->capacity++;
-    if (h->direct[sizeclass_direct_first(c)] != f) direct_set(h, c, f);
   } else {
     remote_push(owner_heap, b);
     if (!__atomic_load_n(&owner_heap->active, __ATOMIC_RELAXED)) purger_kick();   /* see heap_reclaim_abandoned */
