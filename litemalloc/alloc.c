@@ -23,12 +23,8 @@ static inline void *heap_pop(lm_heap_t *h, unsigned c) {
   lm_page_t *page = h->pages[c];
   lm_block_t *b = page->free;
   if (LM_UNLIKELY(b == NULL)) return heap_malloc_slow(h, c);
-  debug_on_alloc(page, b);
-  page->free = b->next;
-  page->used++;
-  b->tag = 0;
   lm_stat_add(h->allocs[c], 1);
-  return b;
+  return page_take(page, b);
 }
 
 /* Sizes above LM_DIRECT_MAX: medium classes, large objects, impossible sizes. */
@@ -45,12 +41,8 @@ void *lm_malloc(size_t size) {
     lm_page_t *page = h->direct[i];
     lm_block_t *b = page->free;
     if (LM_UNLIKELY(b == NULL)) return heap_malloc_slow(h, lm_class_direct[i]);
-    debug_on_alloc(page, b);
-    page->free = b->next;
-    page->used++;
-    b->tag = 0;
     lm_stat_add(h->allocs_direct[i], 1);
-    return b;
+    return page_take(page, b);
   }
   return malloc_big(h, size);
 }

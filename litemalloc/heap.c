@@ -428,13 +428,8 @@ void *heap_malloc_slow(lm_heap_t *h, unsigned c) {
        * cycling through this heap's slow free path while its own pages
        * have room. */
       direct_set(h, c, f);
-      lm_block_t *b = f->free;
-      debug_on_alloc(f, b);
-      f->free = b->next;
-      f->used++;
-      b->tag = 0;
       lm_stat_add(h->allocs[c], 1);
-      return b;
+      return page_take(f, f->free);
     }
   }
   if (atomic_load_explicit(&h->remote, memory_order_relaxed)) heap_collect_remote(h);
@@ -453,14 +448,9 @@ void *heap_malloc_slow(lm_heap_t *h, unsigned c) {
     heap_validate_class(h, c);
     arena_validate();
   }
-  lm_block_t *b = page->free;
-  debug_on_alloc(page, b);
-  page->free = b->next;
-  page->used++;
-  b->tag = 0;
   lm_stat_add(h->allocs[c], 1);
   heap_publish(h, c);
-  return b;
+  return page_take(page, page->free);
 }
 
 /* Abort with the right name for a pointer found in a page it is not a block

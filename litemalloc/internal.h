@@ -304,6 +304,17 @@ static inline void debug_on_alloc(const lm_page_t *page, void *p) {
   if (LM_DEBUG >= 2) debug_check_freed(p, page->block_size);
 }
 
+/* Hands out b, the head of page's free list: every path that allocates a
+ * small block goes through here (the tag is cleared for the double-free
+ * check; see lm_block_t). */
+static inline void *page_take(lm_page_t *page, lm_block_t *b) {
+  debug_on_alloc(page, b);
+  page->free = b->next;
+  page->used++;
+  b->tag = 0;
+  return b;
+}
+
 /* ---- error.c ------------------------------------------------------------ */
 
 /* Prints "litemalloc: <what> <p>" and aborts.  Never allocates. */
