@@ -64,6 +64,7 @@ static struct {
   lm_page_t *dirty_head;         /* dirty free spans, oldest first */
   lm_page_t *dirty_tail;
   lm_segment_t *huge_cache[HUGE_CACHE_MAX];  /* freed huge mappings */
+  lm_page_t *purging;            /* the span the purger purges outside the lock */
   /* statistics (relaxed atomic stores; read without the lock) */
   size_t in_use_bytes;           /* spans handed out */
   size_t in_use_hw;              /* most in use since the purger's last step */
@@ -143,7 +144,19 @@ void lock_release(lm_lock_t *l) {
 void arena_lock(void) { lock_acquire(&arena.lock); }
 void arena_unlock(void) { lock_release(&arena.lock); }
 
-void arena_after_fork_child(void) { atomic_store(&arena.lock.state, 0); }
+static lm_page_t *span_release(lm_segment_t *seg, size_t first, size_t count, size_t dirty,
+                               uint64_t now);
+
+/* The child has no purger: a span it was purging outside the lock when the
+ * parent forked goes back to the bins (as dirty: the purge may be half done). */
+void arena_after_fork_child(void) {
+  atomic_store(&arena.lock.state, 0);
+  lm_page_t *d = arena.purging;
+  if (d) {
+    arena.purging = NULL;
+    span_release(segment_of(d), d->slice_index, d->slice_count, d->slice_count, d->free_time);
+  }
+}
 
 /* ---- free spans ---------------------------------------------------------- */
 
@@ -605,9 +618,11 @@ uint64_t arena_purge_tick(void) {
       size_t first = d->slice_index, count = d->slice_count, dirty = d->dirty_slices;
       span_unlink(d);
       d->kind = LM_KIND_LARGE;
+      arena.purging = d;
       arena_unlock();
       os_purge(span_addr(d), count * LM_SLICE_SIZE);
       arena_lock();
+      arena.purging = NULL;
       STAT_ADD(purged_bytes, dirty * LM_SLICE_SIZE);
       span_release(seg, first, count, 0, d->free_time);
       arena_unlock();
