@@ -132,9 +132,14 @@ static void fork_child(void) {
   purger_after_fork_child();
 }
 
+/* The thread running init_process: its own allocations (pthread_key_create
+ * and __register_atfork may allocate) must not wait for it to finish. */
+static __thread bool initializing __attribute__((tls_model("initial-exec")));
+
 void init_process(void) {
   if (LM_LIKELY(atomic_load_explicit(&init_state, memory_order_acquire) == 2)) return;
-  int expected = 0;
+  if (initializing) return;
+  bool mine = false;
   arena_lock();
   if (atomic_load_explicit(&init_state, memory_order_relaxed) == 0) {
     lm_cookie = (uintptr_t)os_random() | 1;
@@ -143,18 +148,23 @@ void init_process(void) {
     LM_ASSERT(sizeclass_validate());
 #endif
     atomic_store_explicit(&init_state, 1, memory_order_release);
-  } else {
-    expected = -1;   /* another thread did the core part */
+    mine = true;
   }
   arena_unlock();
-  /* Outside the lock: these may allocate, which re-enters malloc. */
-  if (expected == 0) {
-    if (pthread_key_create && pthread_key_create(&lm_heap_key, thread_exit) == 0)
-      lm_heap_key_ok = true;
-    if (__register_atfork && &__dso_handle)
-      __register_atfork(fork_prepare, fork_parent, fork_child, __dso_handle);
-    atomic_store_explicit(&init_state, 2, memory_order_release);
+  if (!mine) {
+    /* Another thread is registering the hooks: wait, so that this thread's
+     * heap gets the thread-exit hook too. */
+    while (atomic_load_explicit(&init_state, memory_order_acquire) != 2) __builtin_ia32_pause();
+    return;
   }
+  /* Outside the lock: these may allocate, which re-enters malloc. */
+  initializing = true;
+  if (pthread_key_create && pthread_key_create(&lm_heap_key, thread_exit) == 0)
+    lm_heap_key_ok = true;
+  if (__register_atfork && &__dso_handle)
+    __register_atfork(fork_prepare, fork_parent, fork_child, __dso_handle);
+  initializing = false;
+  atomic_store_explicit(&init_state, 2, memory_order_release);
 }
 
 __attribute__((constructor)) static void init_at_load(void) {
