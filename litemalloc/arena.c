@@ -25,8 +25,8 @@
  * purger the budget follows the memory in use, so freeing everything leaves
  * at most about dirty_min resident even if no call follows.
  * Freed huge mappings are kept the same way (a few, within the same budget,
- * for the same delay) and reused, trimmed with mremap, for the next huge
- * object.  lm_trim purges everything at once.
+ * for the same delay) and reused for the next huge object, trimmed or grown
+ * with mremap.  lm_trim purges everything at once.
  *
  * The lock guards every field of `arena` and every free span; it is taken
  * only on slow paths (a page or a large object), never by malloc or free of a
@@ -381,6 +381,25 @@ lm_segment_t *arena_huge_map(size_t size, bool *zeroed) {
     arena_unlock();
     *zeroed = false;
     return seg;
+  }
+  /* None fits: grow the largest cached one instead (mremap keeps its pages,
+   * so only the added part faults in). */
+  size_t largest = HUGE_CACHE_MAX;
+  for (size_t i = 0; i < HUGE_CACHE_MAX; i++)
+    if (arena.huge_cache[i] && (largest == HUGE_CACHE_MAX || arena.huge_cache[i]->mapping_size >
+                                                                   arena.huge_cache[largest]->mapping_size))
+      largest = i;
+  if (largest < HUGE_CACHE_MAX) {
+    lm_segment_t *seg = arena.huge_cache[largest];
+    huge_uncache(largest);
+    arena_unlock();
+    lm_segment_t *grown = arena_huge_remap(seg, size);
+    if (grown) {
+      *zeroed = false;
+      return grown;
+    }
+    arena_lock();
+    huge_unmap_locked(seg);
   }
   lm_segment_t *seg = (lm_segment_t *)reserve_aligned(size);
   if (seg) {
