@@ -40,6 +40,8 @@ lm_page_t lm_page_empty;
 lm_heap_t lm_heap_empty = {.direct = {[0 ... LM_DIRECT - 1] = &lm_page_empty},
                            .pages = {[0 ... LM_CLASSES - 1] = &lm_page_empty}};
 __thread lm_heap_t *lm_tls_heap __attribute__((tls_model("initial-exec"))) = &lm_heap_empty;
+/* Whether this thread asked for the thread-exit hook for its heap. */
+static __thread bool lm_tls_registered __attribute__((tls_model("initial-exec")));
 _Atomic int64_t lm_live_sum;
 _Atomic int64_t lm_live_peak;
 
@@ -180,6 +182,7 @@ lm_heap_t *heap_get(void) {
   lm_heap_t *h = lm_tls_heap;
   if (LM_LIKELY(h != &lm_heap_empty)) return h;
   init_process();
+  if (lm_tls_heap != &lm_heap_empty) return lm_tls_heap;   /* start-up allocated one */
   for (;;) {
     arena_lock();
     if ((h = heaps_abandoned)) heaps_abandoned = h->next_abandoned;
@@ -202,9 +205,18 @@ lm_heap_t *heap_get(void) {
   arena_unlock();
   if (!h) return NULL;
   lm_tls_heap = h;
-  /* After the TLS pointer is set: setspecific may itself allocate. */
-  if (lm_heap_key_ok && pthread_setspecific) pthread_setspecific(lm_heap_key, h);
+  heap_register_exit(h);
   return h;
+}
+
+/* Asks for the thread-exit hook for this thread's heap h, once the start-up
+ * hooks are in place (a thread that starts while another thread registers
+ * them gets it at its next slow path).  After the TLS pointer is set:
+ * setspecific may itself allocate. */
+void heap_register_exit(lm_heap_t *h) {
+  if (lm_tls_registered || !lm_heap_key_ok || !pthread_setspecific) return;
+  lm_tls_registered = true;
+  pthread_setspecific(lm_heap_key, h);
 }
 
 /* The heap keeps its pages (the next thread to adopt it uses them; empty ones
@@ -216,6 +228,7 @@ void heap_abandon(lm_heap_t *h) {
   heap_spares_release(h);
   heap_publish_all(h);
   lm_tls_heap = &lm_heap_empty;
+  lm_tls_registered = false;   /* the key's value is gone once its destructor runs */
   arena_lock();
   __atomic_store_n(&h->active, false, __ATOMIC_RELAXED);
   h->next_abandoned = heaps_abandoned;
@@ -248,6 +261,7 @@ void heap_reclaim_abandoned(void) {
     reclaim_current = h;
     arena_unlock();
     if (!h) break;
+    __atomic_store_n(&h->kicked, false, __ATOMIC_RELAXED);
     heap_trim(h);
     arena_lock();
     h->next_abandoned = heaps_abandoned;
@@ -326,6 +340,7 @@ static void foreign_reset(lm_heap_t *h, unsigned c) {
 
 /* Sends every foreign block home (thread exit, lm_trim). */
 static void foreign_flush(lm_heap_t *h) {
+  bool kick = false;
   for (unsigned c = 0; c < LM_DIRECT_CLASSES; c++) {
     lm_page_t *f = &h->foreign[c];
     lm_block_t *b = f->free;
@@ -334,12 +349,17 @@ static void foreign_flush(lm_heap_t *h) {
       lm_block_t *next = b->next;
       lm_page_t *page = page_lookup(b);
       uintptr_t owner = __atomic_load_n(&page->owner, __ATOMIC_ACQUIRE) & ~LM_OWNER_FULL;
-      if (owner == (uintptr_t)h) heap_free_block(h, page, b);
-      else remote_push((lm_heap_t *)owner, b);
+      if (owner == (uintptr_t)h) {
+        heap_free_block(h, page, b);
+      } else {
+        remote_push((lm_heap_t *)owner, b);
+        kick |= !__atomic_load_n(&((lm_heap_t *)owner)->active, __ATOMIC_RELAXED);
+      }
       b = next;
     }
     foreign_reset(h, c);
   }
+  if (kick) purger_kick();   /* see heap_reclaim_abandoned */
 }
 
 void heap_collect_remote(lm_heap_t *h) {
@@ -418,6 +438,7 @@ void *heap_malloc_slow(lm_heap_t *h, unsigned c) {
     h = heap_get();
     if (!h) { error_set_errno(12 /* ENOMEM */); return NULL; }
   }
+  heap_register_exit(h);
   if (c < LM_DIRECT_CLASSES) {
     lm_page_t *f = &h->foreign[c];
     if (h->direct[sizeclass_direct_first(c)] == f) {
@@ -493,7 +514,12 @@ void heap_free_slow(lm_heap_t *h, lm_page_t *page, void *p) {
     f->capacity++;
   } else {
     remote_push(owner_heap, b);
-    if (!__atomic_load_n(&owner_heap->active, __ATOMIC_RELAXED)) purger_kick();   /* see heap_reclaim_abandoned */
+    /* Into a heap without a thread: have the purger trim it, once per cycle. */
+    if (!__atomic_load_n(&owner_heap->active, __ATOMIC_RELAXED) &&
+        !__atomic_load_n(&owner_heap->kicked, __ATOMIC_RELAXED)) {
+      __atomic_store_n(&owner_heap->kicked, true, __ATOMIC_RELAXED);
+      purger_kick();
+    }
   }
   if (!h) return;   /* counted nowhere: no memory for a heap */
   lm_stat_add(h->frees[c], 1);

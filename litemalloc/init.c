@@ -127,6 +127,8 @@ static void fork_parent(void) {
   heap_fork_parent();
 }
 static void fork_child(void) {
+  /* The hooks are registered if this runs at all. */
+  atomic_store_explicit(&init_state, 2, memory_order_release);
   arena_after_fork_child();
   heap_fork_child();
   purger_after_fork_child();
@@ -151,12 +153,10 @@ void init_process(void) {
     mine = true;
   }
   arena_unlock();
-  if (!mine) {
-    /* Another thread is registering the hooks: wait, so that this thread's
-     * heap gets the thread-exit hook too. */
-    while (atomic_load_explicit(&init_state, memory_order_acquire) != 2) __builtin_ia32_pause();
-    return;
-  }
+  /* Another thread may still be registering the hooks: go on without
+   * waiting (it may hold a lock that thread needs); this thread's heap asks
+   * for the exit hook at a later slow path (heap_register_exit). */
+  if (!mine) return;
   /* Outside the lock: these may allocate, which re-enters malloc. */
   initializing = true;
   if (pthread_key_create && pthread_key_create(&lm_heap_key, thread_exit) == 0)

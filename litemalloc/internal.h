@@ -190,6 +190,7 @@ struct lm_heap_s {
   lm_heap_t *next_all;            /* every heap ever made */
   lm_heap_t *next_abandoned;      /* abandoned heaps waiting to be adopted */
   bool active;                    /* a thread owns it */
+  bool kicked;                    /* abandoned: the purger was told to trim it */
   _Alignas(64) _Atomic(lm_block_t *) remote;  /* blocks freed by other threads */
   char pad[56];
 };
@@ -452,6 +453,8 @@ LM_HIDDEN LM_NOINLINE void heap_page_empty(lm_heap_t *heap, lm_page_t *page);
 LM_HIDDEN void heap_free_slow(lm_heap_t *heap, lm_page_t *page, void *p);
 /* The calling thread's heap, made or adopted if it has none. */
 LM_HIDDEN lm_heap_t *heap_get(void);
+/* Asks (once) for the thread-exit hook for the calling thread's heap h. */
+LM_HIDDEN void heap_register_exit(lm_heap_t *h);
 /* Takes the remote queue and frees each block locally. */
 LM_HIDDEN void heap_collect_remote(lm_heap_t *heap);
 /* Gives back the empty pages of the heap. */
