@@ -7,12 +7,12 @@
  * So the first time memory is cached (not at start-up: small programs never
  * get here), a thread is started through a weak reference to pthread_create
  * (the core still links without pthreads); it sleeps on a futex until the
- * oldest cached span expires, purges what has expired, and sleeps without a
- * timeout when nothing is cached.  Each time it wakes it also trims the heaps
- * of exited threads (heap_reclaim_abandoned), and a free into such a heap
- * wakes it.  It never allocates, runs with every signal
- * blocked, and is not restarted in a child after fork() until memory is cached
- * there.  Where there is no pthread_create (a static binary) or
+ * oldest cached span expires, purges what has expired, and ends when nothing
+ * is cached any more (the next caching starts a new one).  At each step it
+ * also trims the heaps of exited threads (heap_reclaim_abandoned); a free
+ * into such a heap starts it if none runs.  It never allocates, runs with
+ * every signal blocked, and is not restarted in a child after fork() until
+ * memory is cached there.  Where there is no pthread_create (a static binary) or
  * LITEMALLOC_PURGE_THREAD=0, the arena falls back to purging on its own calls
  * with a budget tied to the memory in use (see arena.c).
  */
@@ -20,10 +20,10 @@
 
 extern int pthread_create(unsigned long *thread, const void *attr, void *(*start)(void *),
                           void *arg) __attribute__((weak));
+extern int pthread_detach(unsigned long thread) __attribute__((weak));
 
-static _Atomic int state;   /* 0 not started, 1 running, 2 cannot run */
+static _Atomic int state;   /* 0 none running, 1 running, 2 cannot run */
 static _Atomic int word;    /* futex word: bumped to wake the purger */
-static _Atomic int idle;    /* the purger waits without a timeout */
 static _Atomic int ticking; /* it has stepped since it last woke */
 
 bool purger_ticking(void) {
@@ -33,6 +33,11 @@ bool purger_ticking(void) {
 
 bool purger_running(void) { return atomic_load_explicit(&state, memory_order_relaxed) == 1; }
 
+/* The thread steps while anything is cached and ends when nothing is: a
+ * thread that lived on would keep alive a process whose last thread of its
+ * own calls pthread_exit.  It hands its state back to 0 before it ends, and
+ * carries on instead if memory was cached meanwhile and no one has started a
+ * new purger yet. */
 static void *purger_main(void *arg) {
   (void)arg;
   for (;;) {
@@ -42,14 +47,14 @@ static void *purger_main(void *arg) {
     atomic_store_explicit(&ticking, 1, memory_order_relaxed);
     if (wait_ms) {
       os_futex_wait_ms(&word, w, wait_ms);
-    } else {
-      atomic_store_explicit(&ticking, 0, memory_order_relaxed);
-      atomic_store_explicit(&idle, 1, memory_order_seq_cst);
-      if (atomic_load_explicit(&word, memory_order_seq_cst) == w) os_futex_wait(&word, w);
-      atomic_store_explicit(&idle, 0, memory_order_relaxed);
+      continue;
     }
+    atomic_store_explicit(&ticking, 0, memory_order_relaxed);
+    atomic_store_explicit(&state, 0, memory_order_seq_cst);
+    if (arena_purge_tick() == 0) return NULL;
+    int expected = 0;
+    if (!atomic_compare_exchange_strong(&state, &expected, 1)) return NULL;
   }
-  return NULL;
 }
 
 static void purger_start(void) {
@@ -62,6 +67,7 @@ static void purger_start(void) {
   int r = pthread_create(&thread, NULL, purger_main, NULL);
   os_restore_signals(&old);
   if (r != 0) atomic_store(&state, 2);
+  else if (pthread_detach) pthread_detach(thread);
 }
 
 void purger_kick(void) {
@@ -69,14 +75,12 @@ void purger_kick(void) {
   if (s == 0) {
     purger_start();
   } else if (s == 1) {
-    /* Bump first: a purger about to sleep sees the change and does not. */
-    atomic_fetch_add_explicit(&word, 1, memory_order_seq_cst);
-    if (atomic_load_explicit(&idle, memory_order_seq_cst)) os_futex_wake(&word, 1);
+    /* A purger sleeping until its next step sees the change when it wakes. */
+    atomic_fetch_add_explicit(&word, 1, memory_order_relaxed);
   }
 }
 
 void purger_after_fork_child(void) {
   atomic_store(&state, 0);
-  atomic_store(&idle, 0);
   atomic_store(&ticking, 0);
 }
