@@ -247,9 +247,8 @@ static void span_purge(lm_page_t *d) {
 static void huge_unmap_locked(lm_segment_t *seg);
 static void huge_uncache(size_t i);
 
-static void purge_expired(uint64_t now) {
-  while (arena.dirty_head && now - arena.dirty_head->free_time >= lm_options.purge_delay_ms)
-    span_purge(arena.dirty_head);
+/* Unmaps the cached huge mappings older than the delay.  Lock held. */
+static void huge_expire(uint64_t now) {
   for (size_t i = 0; i < HUGE_CACHE_MAX; i++) {
     lm_segment_t *seg = arena.huge_cache[i];
     if (seg && now - seg->cached_time >= lm_options.purge_delay_ms) {
@@ -257,6 +256,12 @@ static void purge_expired(uint64_t now) {
       huge_unmap_locked(seg);
     }
   }
+}
+
+static void purge_expired(uint64_t now) {
+  while (arena.dirty_head && now - arena.dirty_head->free_time >= lm_options.purge_delay_ms)
+    span_purge(arena.dirty_head);
+  huge_expire(now);
 }
 
 /* The time to stamp freed memory with.  A system call costs more than the
@@ -590,7 +595,6 @@ bool arena_resize_span(lm_page_t *page, size_t n) {
         map_fill(seg, first + n, left, &seg->pages[first + n]);
         span_make_free(seg, first + n, left, rdirty < left ? rdirty : left, time);
       }
-      if (rdirty) page->zeroed = 0;
       page->slice_count = (uint16_t)n;
       lm_page_t **map = segment_slices(seg);
       for (size_t i = first + count; i < first + n; i++) map[i] = page;
@@ -622,13 +626,7 @@ uint64_t arena_purge_tick(void) {
     atomic_store_explicit(&coarse_ms, now, memory_order_relaxed);
     arena_lock();
     arena.in_use_hw = arena.in_use_bytes;
-    for (size_t i = 0; i < HUGE_CACHE_MAX; i++) {
-      lm_segment_t *seg = arena.huge_cache[i];
-      if (seg && now - seg->cached_time >= delay) {
-        huge_uncache(i);
-        huge_unmap_locked(seg);
-      }
-    }
+    huge_expire(now);
     lm_page_t *d = arena.dirty_head;
     if (d && now - d->free_time >= delay) {
       /* Purge outside the lock: take the span out of the bins and make it

@@ -114,8 +114,7 @@ typedef struct lm_page_s {
   size_t block_size;         /* bytes per block (large: usable bytes) */
   uint8_t cls;               /* size class (small pages) */
   uint8_t kind;              /* enum lm_page_kind */
-  uint8_t zeroed;            /* large: memory known to be zero */
-  uint8_t unused;
+  uint8_t unused[2];
   uint32_t reserved;         /* blocks threaded onto `free` so far (lazy) */
   /* cold */
   uint16_t slice_index;      /* first slice of the span in its segment */
