@@ -47,11 +47,19 @@ void *lm_malloc(size_t size) {
   return malloc_big(h, size);
 }
 
+/* A pointer in none of our memory: foreign, or a huge object's since unmapped. */
+static LM_COLD __attribute__((noreturn)) void not_ours(const void *p, bool use) {
+  if (!arena_was_huge(p)) error_free_foreign(p);
+  else if (use) error_use_after_free(p);
+  else error_free_double(p);
+  __builtin_unreachable();   /* the error_free_* functions abort */
+}
+
 /* free of NULL, or of a pointer outside the primary reservation. */
 static LM_NOINLINE void free_outside(void *p) {
   if (!p) return;
   lm_page_t *page = arena_lookup_outside(p);
-  if (!page) error_free_foreign(p);
+  if (!page) not_ours(p, false);
   else heap_free_slow(lm_tls_heap, page, p);
 }
 
@@ -70,7 +78,7 @@ void lm_free(void *p) {
   if (LM_UNLIKELY(!page_is_block(page, p))) { error_free_invalid(p); return; }
   lm_block_t *b = p;
   uintptr_t tag = block_tag(b);
-  if (LM_UNLIKELY(b->tag == tag)) { error_free_double(p); return; }
+  if (LM_UNLIKELY(block_is_free(b, tag))) { error_free_tagged(p); return; }
   debug_on_free(page, b);
   b->next = page->free;
   b->tag = tag;
@@ -91,18 +99,22 @@ void *lm_calloc(size_t n, size_t size) {
   return p;
 }
 
-/* The descriptor of an in-use block p, or an abort naming the fault; NULL
- * when p is not in our memory at all (the caller decides). */
+/* The descriptor of the in-use block p (for realloc and usable size), or an
+ * abort naming the fault: a block that is free is a use after free (a free
+ * span's descriptor keeps the geometry of the span that was there, see
+ * lm_segment_t). */
 static lm_page_t *block_page(const void *p) {
   lm_page_t *page = page_lookup(p);
-  if (!page) return NULL;
+  if (!page) not_ours(p, true);
   uintptr_t owner = __atomic_load_n(&page->owner, __ATOMIC_RELAXED);
-  if (owner == LM_OWNER_FREE) error_free_invalid((void *)p);
+  bool block = page_is_block(page, p);
+  if (owner == LM_OWNER_FREE) block ? error_use_after_free(p) : error_free_invalid(p);
   if (page->kind == LM_KIND_SMALL) {
-    if (!page_is_block(page, p)) error_free_invalid((void *)p);
-    if (((const lm_block_t *)p)->tag == block_tag(p)) error_free_double((void *)p);
+    if (!block) error_free_invalid(p);
+    if (((const lm_block_t *)p)->tag == block_tag(p)) error_use_after_free(p);
+    if (block_is_free(p, block_tag(p))) error_free_invalid(p);   /* never handed out */
   } else if (p != page->start) {
-    error_free_invalid((void *)p);
+    error_free_invalid(p);
   }
   return page;
 }
@@ -128,9 +140,7 @@ static void *realloc_page(void *p, lm_page_t *page, size_t size) {
 void *lm_realloc(void *p, size_t size) {
   if (p == NULL) return lm_malloc(size);
   if (size == 0) { lm_free(p); return NULL; }
-  lm_page_t *page = block_page(p);
-  if (!page) { error_free_foreign(p); return NULL; }
-  return realloc_page(p, page, size);
+  return realloc_page(p, block_page(p), size);
 }
 
 void *lm_aligned_alloc(size_t align, size_t size) {
@@ -145,7 +155,15 @@ void *lm_aligned_alloc(size_t align, size_t size) {
   return large_alloc(h, size, align, false);
 }
 
-void *lm_memalign(size_t align, size_t size) { return lm_aligned_alloc(align, size); }
+/* glibc's rules: an alignment up to 16 (0 included) is malloc's, one that is
+ * not a power of two is rounded up to the next, one above SIZE_MAX/2+1 is
+ * EINVAL. */
+void *lm_memalign(size_t align, size_t size) {
+  if (align > SIZE_MAX / 2 + 1) { error_set_errno(EINVAL_); return NULL; }
+  if (align <= LM_MIN_ALIGN) return lm_malloc(size);
+  if (align & (align - 1)) align = (size_t)1 << (64 - __builtin_clzll(align - 1));
+  return lm_aligned_alloc(align, size);
+}
 
 int lm_posix_memalign(void **out, size_t align, size_t size) {
   if (align < sizeof(void *) || (align & (align - 1)) != 0) return EINVAL_;
@@ -173,9 +191,7 @@ void *lm_pvalloc(size_t size) {
 
 size_t lm_usable_size(const void *p) {
   if (!p) return 0;
-  lm_page_t *page = block_page(p);
-  if (!page) { error_free_foreign((void *)p); return 0; }
-  return page->block_size;
+  return block_page(p)->block_size;
 }
 
 int lm_owns(const void *p) {
@@ -205,8 +221,8 @@ size_t lm_usable_size_or(const void *p, size_t (*foreign_usable)(void *)) {
 }
 
 void lm_trim(void) {
-  lm_heap_t *h = heap_get();   /* a heap of its own first: see heap_reclaim_abandoned */
-  if (h) heap_trim(h);
+  lm_heap_t *h = lm_tls_heap;
+  if (!heap_is_sentinel(h)) heap_trim(h);
   heap_reclaim_abandoned();
   arena_purge(true);
 }

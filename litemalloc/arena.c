@@ -24,9 +24,15 @@
  * allocating and freeing one object in a loop does not thrash.  Without the
  * purger the budget follows the memory in use, so freeing everything leaves
  * at most about dirty_min resident even if no call follows.
+ * Where the OS refuses a purge (madvise fails on mlocked pages), the span
+ * stays dirty and is filed anew, to be tried again a delay later.
  * Freed huge mappings are kept the same way (a few, within the same budget,
- * for the same delay) and reused for the next huge object, trimmed or grown
- * with mremap.  lm_trim purges everything at once.
+ * for the same delay) and reused for the next huge object that needs no
+ * zeroes, trimmed or grown with mremap.  lm_trim purges everything at once.
+ *
+ * Huge mappings are "committed" (os_map): the kernel's overcommit policy
+ * judges each as it judges glibc's, so an impossible size fails with ENOMEM.
+ * The reservations for segments are MAP_NORESERVE address space.
  *
  * The lock guards every field of `arena` and every free span; it is taken
  * only on slow paths (a page or a large object), never by malloc or free of a
@@ -84,23 +90,31 @@ lm_page_t **segment_slices(lm_segment_t *seg) {
 }
 
 /* Segment map values: 0 not ours, SEGMAP_HEAD a segment starts here,
- * SEGMAP_MORE the rest of a huge mapping that starts further down. */
+ * SEGMAP_MORE the rest of a huge mapping that starts further down,
+ * SEGMAP_GONE a huge mapping started here and was unmapped (not ours; kept
+ * only so that a second free of its object is named a double free). */
 #define SEGMAP_HEAD 1
 #define SEGMAP_MORE 2
+#define SEGMAP_GONE 3
 
-static void segmap_set(const void *start, size_t size, bool on) {
+static void segmap_set(const void *start, size_t size, uint8_t head) {
   uintptr_t first = (uintptr_t)start >> LM_SEGMENT_SHIFT;
   uintptr_t last = ((uintptr_t)start + size - 1) >> LM_SEGMENT_SHIFT;
   for (uintptr_t i = last; i > first; i--)
-    __atomic_store_n(&lm_segmap[i], on ? SEGMAP_MORE : 0, __ATOMIC_RELEASE);
-  __atomic_store_n(&lm_segmap[first], on ? SEGMAP_HEAD : 0, __ATOMIC_RELEASE);
+    __atomic_store_n(&lm_segmap[i], head == SEGMAP_HEAD ? SEGMAP_MORE : 0, __ATOMIC_RELEASE);
+  __atomic_store_n(&lm_segmap[first], head, __ATOMIC_RELEASE);
+}
+
+bool arena_was_huge(const void *p) {
+  uintptr_t idx = (uintptr_t)p >> LM_SEGMENT_SHIFT;
+  return idx < LM_SEGMAP_SIZE && __atomic_load_n(&lm_segmap[idx], __ATOMIC_RELAXED) == SEGMAP_GONE;
 }
 
 lm_page_t *arena_lookup_outside(const void *p) {
   uintptr_t idx = (uintptr_t)p >> LM_SEGMENT_SHIFT;
   if (idx >= LM_SEGMAP_SIZE) return NULL;
   uint8_t v = __atomic_load_n(&lm_segmap[idx], __ATOMIC_ACQUIRE);
-  if (v == 0) return NULL;
+  if (v == 0 || v == SEGMAP_GONE) return NULL;
   if (v == SEGMAP_MORE)   /* inside a huge object: find its segment */
     while (idx > 0 && __atomic_load_n(&lm_segmap[idx], __ATOMIC_ACQUIRE) == SEGMAP_MORE) idx--;
   lm_segment_t *seg = (lm_segment_t *)(idx << LM_SEGMENT_SHIFT);
@@ -145,7 +159,7 @@ void arena_lock(void) { lock_acquire(&arena.lock); }
 void arena_unlock(void) { lock_release(&arena.lock); }
 
 static lm_page_t *span_release(lm_segment_t *seg, size_t first, size_t count, size_t dirty,
-                               uint64_t now);
+                               uint64_t time);
 
 /* The child has no purger: a span it was purging outside the lock when the
  * parent forked goes back to the bins (as dirty: the purge may be half done). */
@@ -232,16 +246,22 @@ static lm_page_t *span_make_free(lm_segment_t *seg, size_t first, size_t count, 
   return d;
 }
 
-static void span_purge(lm_page_t *d) {
+/* Gives a dirty free span's pages back; false when the OS refused (then the
+ * span stays dirty, filed anew as freed at `now`).  Lock held. */
+static bool span_purge(lm_page_t *d, uint64_t now) {
   LM_INTERNAL_ASSERT(d->kind == LM_KIND_FREE && d->dirty_slices > 0);
-  size_t size = (size_t)d->slice_count * LM_SLICE_SIZE;
-  bin_remove(d);
   dirty_remove(d);
+  if (os_purge(span_addr(d), (size_t)d->slice_count * LM_SLICE_SIZE) != 0) {
+    d->free_time = now;
+    dirty_append(d);
+    return false;
+  }
+  bin_remove(d);
   STAT_ADD(dirty_bytes, -(size_t)d->dirty_slices * LM_SLICE_SIZE);
   STAT_ADD(purged_bytes, (size_t)d->dirty_slices * LM_SLICE_SIZE);
   d->dirty_slices = 0;
   bin_insert(d);
-  os_purge(span_addr(d), size);
+  return true;
 }
 
 static void huge_unmap_locked(lm_segment_t *seg);
@@ -259,8 +279,9 @@ static void huge_expire(uint64_t now) {
 }
 
 static void purge_expired(uint64_t now) {
-  while (arena.dirty_head && now - arena.dirty_head->free_time >= lm_options.purge_delay_ms)
-    span_purge(arena.dirty_head);
+  while (arena.dirty_head && now - arena.dirty_head->free_time >= lm_options.purge_delay_ms &&
+         span_purge(arena.dirty_head, now)) {
+  }
   huge_expire(now);
 }
 
@@ -289,26 +310,50 @@ static size_t dirty_budget(void) {
 
 /* ---- segments ------------------------------------------------------------ */
 
-/* Reserves `size` bytes aligned to the segment size; NULL on failure. */
-static uint8_t *reserve_aligned(size_t size) {
+/* Whether a + skew is a multiple of align (a power of two). */
+static bool aligned_at(uintptr_t a, size_t align, size_t skew) {
+  return ((a + skew) & (align - 1)) == 0;
+}
+
+/* Maps `size` bytes at an address a with a + skew a multiple of align (a
+ * power of two >= the segment size; skew a multiple of the segment size);
+ * commit as for os_map.  NULL on failure.  It first maps the size alone: that
+ * may land aligned, and if not, the same place rounded down or up to the
+ * alignment is often free, so a small process needs no more address space
+ * than it uses; only then size + align, with both ends cut off. */
+static uint8_t *reserve_aligned(size_t size, size_t align, size_t skew, bool commit) {
   void *p;
-  if (os_map(size + LM_SEGMENT_SIZE, &p) != 0) return NULL;
+  if (size > PTRDIFF_MAX - align || os_map(size, NULL, commit, &p) != 0) return NULL;
   STAT_ADD(mmap_calls, 1);
-  uintptr_t start = ((uintptr_t)p + LM_SEGMENT_MASK) & ~(uintptr_t)LM_SEGMENT_MASK;
-  size_t head = start - (uintptr_t)p, tail = LM_SEGMENT_SIZE - head;
+  if (aligned_at((uintptr_t)p, align, skew)) return p;
+  os_unmap(p, size);
+  uintptr_t down = (((uintptr_t)p + skew) & ~(uintptr_t)(align - 1)) - skew;
+  uintptr_t hints[2] = {down, down + align};
+  for (size_t i = 0; i < 2; i++) {
+    if (os_map(size, (void *)hints[i], commit, &p) != 0) return NULL;
+    STAT_ADD(mmap_calls, 1);
+    if ((uintptr_t)p == hints[i]) return p;
+    os_unmap(p, size);
+  }
+  if (os_map(size + align, NULL, commit, &p) != 0) return NULL;
+  STAT_ADD(mmap_calls, 1);
+  uintptr_t start = (((uintptr_t)p + skew + align - 1) & ~(uintptr_t)(align - 1)) - skew;
+  size_t head = start - (uintptr_t)p, tail = align - head;
   if (head) os_unmap(p, head);
   if (tail) os_unmap((uint8_t *)start + size, tail);
   return (uint8_t *)start;
 }
 
-/* The primary reservation and its slice map, at the first segment. */
+/* The primary reservation and its slice map, tried once, at the first
+ * segment: the largest size the OS grants, down to REGION_MIN. */
 static void primary_reserve(void) {
   for (size_t size = PRIMARY_SIZE; size >= REGION_MIN; size /= 2) {
     void *map;
-    if (os_map(size / LM_SLICE_SIZE * sizeof(lm_page_t *), &map) != 0) return;
-    uint8_t *r = reserve_aligned(size);
+    size_t map_size = size / LM_SLICE_SIZE * sizeof(lm_page_t *);
+    if (os_map(map_size, NULL, false, &map) != 0) return;
+    STAT_ADD(mmap_calls, 1);
+    uint8_t *r = reserve_aligned(size, LM_SEGMENT_SIZE, 0, false);
     if (r) {
-      STAT_ADD(mmap_calls, 1);
       STAT_ADD(reserved_bytes, size);
       lm_slicemap = map;
       lm_region_base = r;
@@ -317,21 +362,28 @@ static void primary_reserve(void) {
       arena.region_end = r + size;
       return;
     }
-    os_unmap(map, size / LM_SLICE_SIZE * sizeof(lm_page_t *));
+    os_unmap(map, map_size);
   }
 }
 
 static bool segment_new(void) {
-  if (!lm_region_base) primary_reserve();
+  static bool primary_tried;
+  if (!primary_tried) {
+    primary_tried = true;
+    primary_reserve();
+  }
   if (arena.region_next == arena.region_end) {
+    /* The next region: twice the last one, or the largest size the OS
+     * grants now (then no larger one is asked for again). */
     uint8_t *r = NULL;
     size_t size = arena.region_size;
-    while (size >= LM_SEGMENT_SIZE && !(r = reserve_aligned(size))) size /= 2;
+    while (size >= LM_SEGMENT_SIZE && !(r = reserve_aligned(size, LM_SEGMENT_SIZE, 0, false)))
+      size /= 2;
     if (!r) return false;
     arena.region_next = r;
     arena.region_end = r + size;
     STAT_ADD(reserved_bytes, size);
-    if (arena.region_size < REGION_MAX) arena.region_size *= 2;
+    arena.region_size = size < arena.region_size || size >= REGION_MAX ? size : size * 2;
   }
   lm_segment_t *seg = (lm_segment_t *)arena.region_next;
   arena.region_next += LM_SEGMENT_SIZE;
@@ -340,8 +392,8 @@ static bool segment_new(void) {
   for (size_t i = 0; i < LM_HEADER_SLICES; i++) segment_slices(seg)[i] = &lm_page_invalid;
   map_fill(seg, LM_HEADER_SLICES, LM_SLICES - LM_HEADER_SLICES, &seg->pages[LM_HEADER_SLICES]);
   span_make_free(seg, LM_HEADER_SLICES, LM_SLICES - LM_HEADER_SLICES, 0, 0);
-  segmap_set(seg, LM_SEGMENT_SIZE, true);
-  if ((uint8_t *)seg >= lm_region_base && (uint8_t *)seg < lm_region_base + region_primary_size)
+  segmap_set(seg, LM_SEGMENT_SIZE, SEGMAP_HEAD);
+  if ((uintptr_t)seg - (uintptr_t)lm_region_base < region_primary_size)
     __atomic_store_n(&lm_region_carved, (size_t)(arena.region_next - lm_region_base),
                      __ATOMIC_RELEASE);
   return true;
@@ -352,7 +404,7 @@ static void huge_unmap_locked(lm_segment_t *seg) {
   size_t size = seg->mapping_size;
   STAT_ADD(huge_bytes, -size);
   STAT_ADD(reserved_bytes, -size);
-  segmap_set(seg, size, false);
+  segmap_set(seg, size, SEGMAP_GONE);
   os_unmap(seg, size);
 }
 
@@ -361,11 +413,15 @@ static void huge_uncache(size_t i) {
   arena.huge_cache[i] = NULL;
 }
 
-lm_segment_t *arena_huge_map(size_t size, bool *zeroed) {
+lm_segment_t *arena_huge_map(size_t size, size_t align, bool zero, bool *zeroed) {
   arena_lock();
+  /* A cached mapping is segment-aligned and dirty: it serves an object that
+   * needs no more alignment and no zeroes (zeroing it would write over pages
+   * the program may never have touched, and make them resident). */
+  bool reuse = !zero && align <= LM_SEGMENT_SIZE;
   /* A cached mapping that fits, trimmed in place (mremap) if much larger. */
   size_t best = HUGE_CACHE_MAX;
-  for (size_t i = 0; i < HUGE_CACHE_MAX; i++) {
+  for (size_t i = 0; reuse && i < HUGE_CACHE_MAX; i++) {
     lm_segment_t *c = arena.huge_cache[i];
     if (c && c->mapping_size >= size &&
         (best == HUGE_CACHE_MAX || c->mapping_size < arena.huge_cache[best]->mapping_size))
@@ -377,8 +433,8 @@ lm_segment_t *arena_huge_map(size_t size, bool *zeroed) {
     void *out;
     if (seg->mapping_size - size > seg->mapping_size / 4 &&
         os_remap(seg, seg->mapping_size, size, NULL, &out) == 0) {
-      segmap_set(seg, seg->mapping_size, false);
-      segmap_set(seg, size, true);
+      segmap_set(seg, seg->mapping_size, 0);
+      segmap_set(seg, size, SEGMAP_HEAD);
       STAT_ADD(huge_bytes, size - seg->mapping_size);
       STAT_ADD(reserved_bytes, size - seg->mapping_size);
       seg->mapping_size = size;
@@ -390,7 +446,7 @@ lm_segment_t *arena_huge_map(size_t size, bool *zeroed) {
   /* None fits: grow the largest cached one instead (mremap keeps its pages,
    * so only the added part faults in). */
   size_t largest = HUGE_CACHE_MAX;
-  for (size_t i = 0; i < HUGE_CACHE_MAX; i++)
+  for (size_t i = 0; reuse && i < HUGE_CACHE_MAX; i++)
     if (arena.huge_cache[i] && (largest == HUGE_CACHE_MAX || arena.huge_cache[i]->mapping_size >
                                                                    arena.huge_cache[largest]->mapping_size))
       largest = i;
@@ -406,14 +462,18 @@ lm_segment_t *arena_huge_map(size_t size, bool *zeroed) {
     arena_lock();
     huge_unmap_locked(seg);
   }
-  lm_segment_t *seg = (lm_segment_t *)reserve_aligned(size);
+  /* A fresh mapping: the object starts `size - usable` bytes in, at a
+   * multiple of align (see large_alloc), so for an alignment above the
+   * segment size the mapping is placed so that its second segment is. */
+  size_t a = align > LM_SEGMENT_SIZE ? align : LM_SEGMENT_SIZE;
+  lm_segment_t *seg = (lm_segment_t *)reserve_aligned(size, a, a > LM_SEGMENT_SIZE ? LM_SEGMENT_SIZE : 0, true);
   if (seg) {
     STAT_ADD(huge_bytes, size);
     STAT_ADD(reserved_bytes, size);
     seg->kind = LM_KIND_HUGE;
     seg->mapping_size = size;
     for (size_t i = 0; i < LM_HEADER_SLICES; i++) seg->slice_page[i] = &lm_page_invalid;
-    segmap_set(seg, size, true);
+    segmap_set(seg, size, SEGMAP_HEAD);
   }
   arena_unlock();
   *zeroed = true;
@@ -452,7 +512,7 @@ lm_segment_t *arena_huge_remap(lm_segment_t *seg, size_t size) {
   if (os_remap(seg, old, size, NULL, &out) != 0) {
     /* Cannot resize in place: move the pages (no copy) to a fresh aligned
      * reservation that mremap replaces. */
-    to = (lm_segment_t *)reserve_aligned(size);
+    to = (lm_segment_t *)reserve_aligned(size, LM_SEGMENT_SIZE, 0, false);
     if (!to || os_remap(seg, old, size, to, &out) != 0) {
       if (to) os_unmap(to, size);
       arena_unlock();
@@ -461,8 +521,8 @@ lm_segment_t *arena_huge_remap(lm_segment_t *seg, size_t size) {
   }
   STAT_ADD(huge_bytes, size - old);
   STAT_ADD(reserved_bytes, size - old);
-  segmap_set(seg, old, false);
-  segmap_set(to, size, true);
+  segmap_set(seg, old, 0);
+  segmap_set(to, size, SEGMAP_HEAD);
   to->mapping_size = size;
   arena_unlock();
   return to;
@@ -530,28 +590,25 @@ lm_page_t *arena_alloc_span(size_t n, uint8_t kind, bool *zeroed) {
   return u;
 }
 
-/* Frees [first, first+count) of seg (dirty), merging with free neighbours.
- * Returns the resulting free span.  Lock held. */
+/* Frees [first, first+count) of seg, `dirty` of its slices dirty since
+ * `time`, merging with free neighbours.  The merged span counts as dirty
+ * since the newest of its dirty parts, so that no part is purged before its
+ * delay.  Returns the resulting free span.  Lock held. */
 static lm_page_t *span_release(lm_segment_t *seg, size_t first, size_t count, size_t dirty,
-                               uint64_t now) {
-  if (first > LM_HEADER_SLICES) {
-    lm_page_t *l = segment_slices(seg)[first - 1];
-    if (l && l->kind == LM_KIND_FREE) {
-      span_unlink(l);
-      first = l->slice_index;
-      count += l->slice_count;
-      dirty += l->dirty_slices;
-    }
+                               uint64_t time) {
+  if (!dirty) time = 0;
+  lm_page_t *n[2] = {first > LM_HEADER_SLICES ? segment_slices(seg)[first - 1] : NULL,
+                     first + count < LM_SLICES ? segment_slices(seg)[first + count] : NULL};
+  for (size_t k = 0; k < 2; k++) {
+    lm_page_t *d = n[k];
+    if (!d || d->kind != LM_KIND_FREE) continue;
+    span_unlink(d);
+    if (k == 0) first = d->slice_index;
+    count += d->slice_count;
+    dirty += d->dirty_slices;
+    if (d->dirty_slices && d->free_time > time) time = d->free_time;
   }
-  if (first + count < LM_SLICES) {
-    lm_page_t *r = segment_slices(seg)[first + count];
-    if (r && r->kind == LM_KIND_FREE) {
-      span_unlink(r);
-      count += r->slice_count;
-      dirty += r->dirty_slices;
-    }
-  }
-  return span_make_free(seg, first, count, dirty, now);
+  return span_make_free(seg, first, count, dirty, time);
 }
 
 void arena_free_span(lm_page_t *page, bool purge) {
@@ -562,11 +619,12 @@ void arena_free_span(lm_page_t *page, bool purge) {
   page->kind = LM_KIND_FREE;
   __atomic_store_n(&page->owner, LM_OWNER_FREE, __ATOMIC_RELAXED);
   lm_page_t *d = span_release(seg, page->slice_index, page->slice_count, page->slice_count, now);
-  if (purge) span_purge(d);
+  if (purge) span_purge(d, now);
   if (!purger_running()) purge_expired(now);
   size_t budget = dirty_budget();
-  while (arena.dirty_bytes > budget && arena.dirty_head && arena.dirty_head != d)
-    span_purge(arena.dirty_head);
+  while (arena.dirty_bytes > budget && arena.dirty_head && arena.dirty_head != d &&
+         span_purge(arena.dirty_head, now)) {
+  }
   arena_unlock();
   purger_kick();
 }
@@ -607,15 +665,22 @@ bool arena_resize_span(lm_page_t *page, size_t n) {
 }
 
 void arena_purge(bool force) {
+  uint64_t now = os_now_ms();
   arena_lock();
   if (force) {
-    while (arena.dirty_head) span_purge(arena.dirty_head);
+    /* Each span once: one the OS refuses goes to the end of the list. */
+    for (lm_page_t *d = arena.dirty_head, *last = arena.dirty_tail; d;) {
+      lm_page_t *next = d->dnext;
+      span_purge(d, now);
+      if (d == last) break;
+      d = next;
+    }
     for (size_t i = 0; i < HUGE_CACHE_MAX; i++) {
       lm_segment_t *seg = arena.huge_cache[i];
       if (seg) { huge_uncache(i); huge_unmap_locked(seg); }
     }
   } else {
-    purge_expired(os_now_ms());
+    purge_expired(now);
   }
   arena_unlock();
 }
@@ -637,11 +702,12 @@ uint64_t arena_purge_tick(void) {
       d->kind = LM_KIND_LARGE;
       arena.purging = d;
       arena_unlock();
-      os_purge(span_addr(d), count * LM_SLICE_SIZE);
+      bool purged = os_purge(span_addr(d), count * LM_SLICE_SIZE) == 0;
       arena_lock();
       arena.purging = NULL;
-      STAT_ADD(purged_bytes, dirty * LM_SLICE_SIZE);
-      span_release(seg, first, count, 0, d->free_time);
+      if (purged) STAT_ADD(purged_bytes, dirty * LM_SLICE_SIZE);
+      /* Refused (mlocked pages): still dirty, tried again a delay later. */
+      span_release(seg, first, count, purged ? 0 : dirty, now);
       arena_unlock();
       continue;
     }

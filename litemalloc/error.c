@@ -55,6 +55,10 @@ void error_free_foreign(const void *p) {
   error_fatal("invalid pointer (not allocated by litemalloc):", p);
 }
 
+void error_use_after_free(const void *p) {
+  error_fatal("use after free: realloc or usable size of the freed block", p);
+}
+
 void debug_fill_freed(void *p, size_t size) {
   uint8_t *b = p;
   for (size_t i = sizeof(lm_block_t); i < size; i++) b[i] = LM_FREED_BYTE;

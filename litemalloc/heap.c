@@ -30,15 +30,28 @@
  * Thread exit.  A pthread key destructor (looked up weakly, so the core needs
  * no pthreads) collects the heap's remote frees, returns its spare pages and
  * puts the heap on the abandoned list; the next new thread adopts it with its
- * pages and statistics.  Heaps are never freed, so a stale heap pointer in a
- * page (read by a remote free) always points at a valid heap, and the number
- * of heaps is bounded by the most threads alive at once.
+ * pages and statistics.  The thread's TLS pointer then holds lm_heap_exited
+ * for good: glibc frees (and may allocate) after the key destructors have run
+ * (__libc_thread_freeres: strerror and dlerror buffers, resolver state), and
+ * such a late call must not make or keep a heap that nobody would give up.
+ * A late free goes straight home (a remote free to the page's heap); a late
+ * malloc borrows an abandoned heap for the one block and gives it back.
+ * Threads without a heap (exited, or not yet allocating) count their frees
+ * and large objects in lm_heap_exited, atomically.  Heaps are never freed, so
+ * a stale heap pointer in a page (read by a remote free) always points at a
+ * valid heap, and the number of heaps is bounded by the most threads alive
+ * at once.
  */
 #include "internal.h"
 
 lm_page_t lm_page_empty;
 lm_heap_t lm_heap_empty = {.direct = {[0 ... LM_DIRECT - 1] = &lm_page_empty},
                            .pages = {[0 ... LM_CLASSES - 1] = &lm_page_empty}};
+/* The same for threads that gave their heap up at exit; also the sink of
+ * statistics counted by threads without a heap (atomic adds), and the last
+ * entry of heaps_all so that lm_stats adds it up. */
+lm_heap_t lm_heap_exited = {.direct = {[0 ... LM_DIRECT - 1] = &lm_page_empty},
+                            .pages = {[0 ... LM_CLASSES - 1] = &lm_page_empty}};
 __thread lm_heap_t *lm_tls_heap __attribute__((tls_model("initial-exec"))) = &lm_heap_empty;
 /* Whether this thread asked for the thread-exit hook for its heap. */
 static __thread bool lm_tls_registered __attribute__((tls_model("initial-exec")));
@@ -46,7 +59,7 @@ _Atomic int64_t lm_live_sum;
 _Atomic int64_t lm_live_peak;
 
 /* Under the arena lock. */
-static lm_heap_t *heaps_all;         /* every heap, newest first; never shrinks */
+static lm_heap_t *heaps_all = &lm_heap_exited;   /* every heap, newest first; never shrinks */
 static lm_heap_t *heaps_abandoned;   /* heaps without a thread */
 static lm_lock_t reclaim_lock;   /* one reclaim at a time; lm_trim waits for it */
 /* Under the arena lock: abandoned heaps not yet trimmed by the reclaim under
@@ -56,6 +69,7 @@ static lm_heap_t *heaps_reclaiming;
 static lm_heap_t *reclaim_current;
 static _Atomic int reclaim_word;
 static size_t heaps_made, heaps_active;
+static bool heaps_multi;              /* two heaps were held at once */
 static uint8_t *meta_next, *meta_end; /* bump area for heap structs */
 
 #define META_CHUNK ((size_t)256 * 1024)
@@ -157,9 +171,9 @@ LM_HIDDEN extern bool lm_heap_key_ok;
 
 static lm_heap_t *heap_new_locked(void) {
   size_t size = (sizeof(lm_heap_t) + 63) & ~(size_t)63;
-  if (meta_next + size > meta_end) {
+  if ((uintptr_t)meta_end - (uintptr_t)meta_next < size) {
     void *p;
-    if (os_map(META_CHUNK, &p) != 0) return NULL;
+    if (os_map(META_CHUNK, NULL, false, &p) != 0) return NULL;
     meta_next = p;
     meta_end = meta_next + META_CHUNK;
   }
@@ -178,11 +192,9 @@ static lm_heap_t *heap_new_locked(void) {
   return h;
 }
 
-lm_heap_t *heap_get(void) {
-  lm_heap_t *h = lm_tls_heap;
-  if (LM_LIKELY(h != &lm_heap_empty)) return h;
-  init_process();
-  if (lm_tls_heap != &lm_heap_empty) return lm_tls_heap;   /* start-up allocated one */
+/* Takes a heap without a thread (abandoned, else new) and marks it active. */
+static lm_heap_t *heap_acquire(void) {
+  lm_heap_t *h;
   for (;;) {
     arena_lock();
     if ((h = heaps_abandoned)) heaps_abandoned = h->next_abandoned;
@@ -199,10 +211,33 @@ lm_heap_t *heap_get(void) {
   }
   if (h) {
     __atomic_store_n(&h->active, true, __ATOMIC_RELAXED);
+    __atomic_store_n(&h->kicked, false, __ATOMIC_RELAXED);
     h->next_abandoned = NULL;
     __atomic_store_n(&heaps_active, heaps_active + 1, __ATOMIC_RELAXED);
+    if (heaps_active >= 2) __atomic_store_n(&heaps_multi, true, __ATOMIC_RELAXED);
   }
   arena_unlock();
+  return h;
+}
+
+/* Puts a heap the calling thread is done with on the abandoned list. */
+static void heap_release(lm_heap_t *h) {
+  heap_publish_all(h);
+  arena_lock();
+  __atomic_store_n(&h->active, false, __ATOMIC_RELAXED);
+  __atomic_store_n(&h->kicked, false, __ATOMIC_RELAXED);
+  h->next_abandoned = heaps_abandoned;
+  heaps_abandoned = h;
+  __atomic_store_n(&heaps_active, heaps_active - 1, __ATOMIC_RELAXED);
+  arena_unlock();
+}
+
+lm_heap_t *heap_get(void) {
+  lm_heap_t *h = lm_tls_heap;
+  if (LM_LIKELY(h != &lm_heap_empty)) return h == &lm_heap_exited ? NULL : h;
+  init_process();
+  if (lm_tls_heap != &lm_heap_empty) return lm_tls_heap;   /* start-up allocated one */
+  h = heap_acquire();
   if (!h) return NULL;
   lm_tls_heap = h;
   heap_register_exit(h);
@@ -222,31 +257,42 @@ void heap_register_exit(lm_heap_t *h) {
 /* The heap keeps its pages (the next thread to adopt it uses them; empty ones
  * beyond one per class went back as they emptied); its spares go back. */
 void heap_abandon(lm_heap_t *h) {
-  if (h == &lm_heap_empty) return;
+  if (heap_is_sentinel(h)) return;
+  lm_tls_heap = &lm_heap_exited;   /* for good: see the top of this file */
   foreign_flush(h);
   heap_collect_remote(h);
   heap_spares_release(h);
-  heap_publish_all(h);
-  lm_tls_heap = &lm_heap_empty;
-  lm_tls_registered = false;   /* the key's value is gone once its destructor runs */
-  arena_lock();
-  __atomic_store_n(&h->active, false, __ATOMIC_RELAXED);
-  h->next_abandoned = heaps_abandoned;
-  heaps_abandoned = h;
-  __atomic_store_n(&heaps_active, heaps_active - 1, __ATOMIC_RELAXED);
-  arena_unlock();
+  heap_release(h);
 }
 
 /* Blocks freed into a heap whose thread has exited wait in its remote stack
- * until a new thread adopts the heap, which may be never.  So the purger
- * (and lm_trim) trim each abandoned heap (collect, return empty pages) in
- * turn, keeping the others adoptable, so the number of heaps stays bounded
- * by the most threads alive at once.  The reclaim never allocates, and
- * lm_trim gives its thread a heap first, so no thread waits for itself. */
+ * until a new thread adopts the heap, which may be never.  So the purger (or,
+ * without its thread, the next slow path: purger_poll) and lm_trim trim each
+ * abandoned heap (collect, return empty pages) in turn, keeping the others
+ * adoptable, so the number of heaps stays bounded by the most threads alive
+ * at once.  The reclaim never allocates or waits for a heap, so no thread
+ * waits for itself. */
 
 void heap_fork_prepare(void) { lock_acquire(&reclaim_lock); }
 void heap_fork_parent(void) { lock_release(&reclaim_lock); }
-void heap_fork_child(void) { atomic_store(&reclaim_lock.state, 0); }
+
+/* The child has one thread: the other threads' heaps are abandoned there, so
+ * that they are reclaimed and adopted and `threads` counts right.  (The
+ * prepare handler held the reclaim lock, so no reclaim was under way.) */
+void heap_fork_child(void) {
+  atomic_store(&reclaim_lock.state, 0);
+  size_t active = 0;
+  for (lm_heap_t *h = heaps_all; h != &lm_heap_exited; h = h->next_all) {
+    if (h == lm_tls_heap) { active++; continue; }
+    if (!h->active) continue;
+    h->active = false;
+    h->kicked = false;
+    h->next_abandoned = heaps_abandoned;
+    heaps_abandoned = h;
+  }
+  heaps_active = active;
+  heaps_multi = false;
+}
 
 void heap_reclaim_abandoned(void) {
   lock_acquire(&reclaim_lock);
@@ -268,13 +314,15 @@ void heap_reclaim_abandoned(void) {
     heaps_abandoned = h;
     reclaim_current = NULL;
     arena_unlock();
-    atomic_fetch_add(&reclaim_word, 1);   /* wake heap_get waiting for it */
+    atomic_fetch_add(&reclaim_word, 1);   /* wake heap_acquire waiting for it */
     os_futex_wake(&reclaim_word, 1 << 30);
   }
   lock_release(&reclaim_lock);
 }
 
 lm_heap_t *heap_all(void) { return __atomic_load_n(&heaps_all, __ATOMIC_ACQUIRE); }
+
+bool heap_multithreaded(void) { return __atomic_load_n(&heaps_multi, __ATOMIC_RELAXED); }
 
 size_t heap_counts(size_t *made) {
   *made = __atomic_load_n(&heaps_made, __ATOMIC_RELAXED);
@@ -359,7 +407,7 @@ static void foreign_flush(lm_heap_t *h) {
     }
     foreign_reset(h, c);
   }
-  if (kick) purger_kick();   /* see heap_reclaim_abandoned */
+  if (kick) purger_kick_reclaim();   /* see heap_reclaim_abandoned */
 }
 
 void heap_collect_remote(lm_heap_t *h) {
@@ -403,7 +451,10 @@ static lm_page_t *heap_page_new(lm_heap_t *h, unsigned c) {
     }
   }
   bool zeroed;
-  if (!page) page = arena_alloc_span(n, LM_KIND_SMALL, &zeroed);
+  if (!page) {
+    purger_poll();   /* without the purger thread, the trims it would do */
+    page = arena_alloc_span(n, LM_KIND_SMALL, &zeroed);
+  }
   if (!page) return NULL;
   page_init(page, h, c);
   queue_push_front(h, c, page);
@@ -433,12 +484,29 @@ bool heap_validate(const lm_heap_t *h) {
 
 /* ---- slow paths ------------------------------------------------------------- */
 
+static void *heap_malloc_from(lm_heap_t *h, unsigned c);
+
+/* malloc after the thread gave its heap up: borrow one for this block. */
+static LM_NOINLINE void *heap_malloc_exited(unsigned c) {
+  lm_heap_t *h = heap_acquire();
+  if (!h) { error_set_errno(12 /* ENOMEM */); return NULL; }
+  void *p = heap_malloc_from(h, c);
+  heap_release(h);
+  return p;
+}
+
 void *heap_malloc_slow(lm_heap_t *h, unsigned c) {
+  if (h == &lm_heap_exited) return heap_malloc_exited(c);
   if (h == &lm_heap_empty) {
     h = heap_get();
     if (!h) { error_set_errno(12 /* ENOMEM */); return NULL; }
   }
   heap_register_exit(h);
+  return heap_malloc_from(h, c);
+}
+
+/* The slow path proper, for a heap the calling thread holds. */
+static void *heap_malloc_from(lm_heap_t *h, unsigned c) {
   if (c < LM_DIRECT_CLASSES) {
     lm_page_t *f = &h->foreign[c];
     if (h->direct[sizeclass_direct_first(c)] == f) {
@@ -475,14 +543,13 @@ void *heap_malloc_slow(lm_heap_t *h, unsigned c) {
 }
 
 /* Abort with the right name for a pointer found in a page it is not a block
- * of, or in a free span. */
+ * of, or in free memory: a free span's descriptor, and a freed huge object's
+ * (kept while the mapping is cached), keep the geometry of the span that was
+ * there (see lm_segment_t), so a block start of it was freed before. */
 static LM_COLD void bad_pointer(const lm_page_t *page, const void *p) {
-  if (page->kind == LM_KIND_FREE && ((uintptr_t)p & (LM_SLICE_SIZE - 1)) == 0)
-    error_fatal("invalid pointer (not allocated, or a double free of a large object):", p);
-  if (page->kind == LM_KIND_SMALL && page_is_block(page, p) &&
-      ((const lm_block_t *)p)->tag == block_tag(p))
-    error_fatal("double free of", p);
-  error_fatal("invalid pointer (not a block start, or not allocated by litemalloc):", p);
+  if (!page_is_block(page, p)) error_free_invalid(p);
+  if (page->kind == LM_KIND_SMALL && block_is_free(p, block_tag(p))) error_free_tagged(p);
+  error_free_double(p);
 }
 
 void heap_free_slow(lm_heap_t *h, lm_page_t *page, void *p) {
@@ -492,7 +559,7 @@ void heap_free_slow(lm_heap_t *h, lm_page_t *page, void *p) {
   if (owner == LM_OWNER_FREE || page->kind != LM_KIND_SMALL) bad_pointer(page, p);
   if (!page_is_block(page, p)) bad_pointer(page, p);
   lm_block_t *b = p;
-  if (b->tag == block_tag(b)) error_fatal("double free of", p);
+  if (block_is_free(b, block_tag(b))) error_free_tagged(p);
   lm_heap_t *owner_heap = (lm_heap_t *)(owner & ~LM_OWNER_FULL);
   debug_on_free(page, b);
   if (owner_heap == h) {   /* our own page (full, or outside the primary reservation) */
@@ -505,8 +572,10 @@ void heap_free_slow(lm_heap_t *h, lm_page_t *page, void *p) {
    * class first. */
   unsigned c = page->cls;
   b->tag = block_tag(b);
-  if (h == &lm_heap_empty) h = heap_get();
-  lm_page_t *f = h && c < LM_DIRECT_CLASSES && c >= FOREIGN_MIN_CLASS ? &h->foreign[c] : NULL;
+  /* A thread without a heap (exited, or that has not allocated) keeps
+   * nothing: the block goes straight home. */
+  bool own = !heap_is_sentinel(h);
+  lm_page_t *f = own && c < LM_DIRECT_CLASSES && c >= FOREIGN_MIN_CLASS ? &h->foreign[c] : NULL;
   if (f && f->free == NULL) f->capacity = f->used = 0;   /* the fast path emptied it */
   if (f && (size_t)(f->capacity - f->used) * f->block_size < FOREIGN_BYTES) {
     b->next = f->free;
@@ -514,15 +583,16 @@ void heap_free_slow(lm_heap_t *h, lm_page_t *page, void *p) {
     f->capacity++;
   } else {
     remote_push(owner_heap, b);
-    /* Into a heap without a thread: have the purger trim it, once per cycle. */
+    /* Into a heap without a thread: have it trimmed, once per cycle. */
     if (!__atomic_load_n(&owner_heap->active, __ATOMIC_RELAXED) &&
         !__atomic_load_n(&owner_heap->kicked, __ATOMIC_RELAXED)) {
       __atomic_store_n(&owner_heap->kicked, true, __ATOMIC_RELAXED);
-      purger_kick();
+      purger_kick_reclaim();
+      purger_poll();
     }
   }
-  if (!h) return;   /* counted nowhere: no memory for a heap */
-  lm_stat_add(h->frees[c], 1);
-  lm_stat_add(h->remote_frees, 1);
-  if ((h->remote_frees & 63) == 0) heap_publish(h, c);
+  heap_count(h, frees[c], 1);
+  heap_count(h, remote_frees, 1);
+  if (!own) heap_publish_bytes(-(int64_t)sizeclass_block_size(c));
+  else if ((h->remote_frees & 63) == 0) heap_publish(h, c);
 }

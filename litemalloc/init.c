@@ -34,9 +34,6 @@ extern void *__dso_handle __attribute__((weak));
 LM_HIDDEN bool sizeclass_validate(void);
 
 static _Atomic int init_state;      /* 0 not yet, 1 core done, 2 hooks done */
-static _Atomic bool constructed;    /* our constructor has run */
-
-bool init_constructed(void) { return atomic_load_explicit(&constructed, memory_order_acquire); }
 
 /* ---- options --------------------------------------------------------------- */
 
@@ -90,7 +87,8 @@ static void option_set(const char *entry) {
 }
 
 /* Streams /proc/self/environ through a small buffer; entries are NUL-ended.
- * Entries of interest are short; a longer one is skipped. */
+ * Entries of interest are short; a longer one is skipped, with a warning if
+ * it is ours. */
 static void options_read(void) {
   int fd = os_open_read("/proc/self/environ");
   if (fd < 0) return;
@@ -108,7 +106,15 @@ static void options_read(void) {
       skipping = false;
       at = i + 1;
     }
-    if (at == 0 && have == sizeof buf - 1) { skipping = true; have = 0; continue; }
+    if (at == 0 && have == sizeof buf - 1) {
+      if (!skipping && starts_with(buf, "LITEMALLOC_")) {
+        buf[64] = 0;
+        error_warn("option too long, ignored: ", buf);
+      }
+      skipping = true;
+      have = 0;
+      continue;
+    }
     for (size_t i = at; i < have; i++) buf[i - at] = buf[i];
     have -= at;
   }
@@ -167,10 +173,7 @@ void init_process(void) {
   atomic_store_explicit(&init_state, 2, memory_order_release);
 }
 
-__attribute__((constructor)) static void init_at_load(void) {
-  init_process();
-  atomic_store_explicit(&constructed, true, memory_order_release);
-}
+__attribute__((constructor)) static void init_at_load(void) { init_process(); }
 
 __attribute__((destructor)) static void show_stats_at_exit(void) {
   if (lm_options.show_stats == 1) {

@@ -23,6 +23,17 @@
  * their own mapping.  Metadata is never inside a block, so a block has no
  * header: from any address, the segment is `p & ~(32 MiB - 1)` and the page
  * descriptor is `segment->slice_page[slice of p]`.
+ *
+ * The re-entry rule.  glibc calls malloc and free with its own locks held
+ * (the thread-stack cache in pthread_create/join/exit, the dynamic loader's
+ * lock, stdio, fork).  So nothing reachable from an allocation entry point
+ * calls into libc, beyond memcpy, memset and memmove and the errno location
+ * (all lock-free), and nothing waits on anything a libc caller could hold:
+ * the core's own locks are never held across a call out of the core.  The
+ * thread-exit key and the fork handlers are registered at start-up, from
+ * the constructor or the first allocation, never from a later free.  The
+ * background purger is started with a raw clone (os.c), and only once the
+ * process has a second thread of its own (purger.c).
  */
 #ifndef LITEMALLOC_INTERNAL_H
 #define LITEMALLOC_INTERNAL_H
@@ -69,8 +80,10 @@ _Static_assert(LM_CLASSES <= LM_MAX_CLASSES, "public stats array too small");
 
 /* A free block.  Every block is at least 16 bytes, so a free one holds its
  * free-list link and a tag.  The tag is `address ^ lm_cookie` while the block
- * is free and 0 while it is allocated (malloc clears it), so freeing a block
- * whose tag already matches is a double free, detected with one load. */
+ * is free, the same with bit 0 flipped (LM_TAG_FRESH; lm_cookie is odd) while
+ * it was never handed out, and 0 while it is allocated (malloc clears it).  So
+ * freeing a block whose tag matches either is a fault, caught with one load,
+ * and the message can say which: a double free or an invalid pointer. */
 typedef struct lm_block_s {
   struct lm_block_s *next;   /* next free block (page list or remote queue) */
   uintptr_t tag;             /* address ^ lm_cookie while free, else 0 */
@@ -215,7 +228,8 @@ LM_HIDDEN extern size_t lm_region_carved;        /* bytes of it cut into segment
 LM_HIDDEN extern lm_page_t **lm_slicemap;        /* its slices' descriptors */
 LM_HIDDEN extern lm_page_t lm_page_invalid;      /* slice 0 of every segment */
 LM_HIDDEN extern lm_page_t lm_page_empty;
-LM_HIDDEN extern lm_heap_t lm_heap_empty;
+LM_HIDDEN extern lm_heap_t lm_heap_empty;       /* TLS start: no heap yet */
+LM_HIDDEN extern lm_heap_t lm_heap_exited;      /* heap given up at thread exit */
 LM_HIDDEN extern __thread lm_heap_t *lm_tls_heap;
 LM_HIDDEN extern const uint8_t lm_class_direct[LM_DIRECT_MAX / 16 + 1];
 LM_HIDDEN extern _Atomic int64_t lm_live_sum;     /* published live bytes */
@@ -223,10 +237,27 @@ LM_HIDDEN extern _Atomic int64_t lm_live_peak;
 
 /* ---- inline helpers ----------------------------------------------------- */
 
+/* Sanitizer builds.  gcc defines __SANITIZE_*__, clang answers __has_feature. */
+#ifndef __has_feature
+#define __has_feature(x) 0
+#endif
+#if defined(__SANITIZE_THREAD__) || __has_feature(thread_sanitizer)
+#define LM_TSAN 1
+#else
+#define LM_TSAN 0
+#endif
+#if LM_TSAN || defined(__SANITIZE_ADDRESS__) || __has_feature(address_sanitizer) || \
+    __has_feature(memory_sanitizer)
+/* The sanitizer runtimes keep per-thread state that a raw clone lacks. */
+#define LM_SANITIZED 1
+#else
+#define LM_SANITIZED 0
+#endif
+
 /* A read of a word another thread may be writing, where any recent value is
  * fine (the fast paths' owner and reservation checks).  A plain load lets the
  * compiler fold it into a compare; ThreadSanitizer builds make it atomic. */
-#if defined(__SANITIZE_THREAD__)
+#if LM_TSAN
 #define lm_racy_read(x) __atomic_load_n(&(x), __ATOMIC_RELAXED)
 #else
 #define lm_racy_read(x) (*(const __typeof__(x) *)&(x))
@@ -251,7 +282,17 @@ static inline lm_page_t *page_lookup(const void *p) {
   return arena_lookup_outside(p);
 }
 
+#define LM_TAG_FRESH ((uintptr_t)1)
 static inline uintptr_t block_tag(const void *b) { return (uintptr_t)b ^ lm_cookie; }
+/* Whether block b is free (freed, or never handed out); t is block_tag(b). */
+static inline bool block_is_free(const void *b, uintptr_t t) {
+  return (((const lm_block_t *)b)->tag ^ t) <= LM_TAG_FRESH;
+}
+
+/* The two static heaps a thread's TLS pointer holds while it has no heap. */
+static inline bool heap_is_sentinel(const lm_heap_t *h) {
+  return h == &lm_heap_empty || h == &lm_heap_exited;
+}
 
 /* Is p a block of the small page whose span holds p, one the page has
  * handed out at least once?  With c = div_magic = UINT64_MAX / d + 1 for block
@@ -280,12 +321,17 @@ static inline uint64_t block_limit(size_t d, uint32_t n) {
 /* Statistics counters: plain stores by their owner; readers use relaxed loads.
  * Under ThreadSanitizer they become relaxed atomics so the benign race of a
  * reader seeing a slightly old value is not reported. */
-#if defined(__SANITIZE_THREAD__)
+#if LM_TSAN
 #define lm_stat_add(x, n) __atomic_fetch_add(&(x), (n), __ATOMIC_RELAXED)
 #else
 #define lm_stat_add(x, n) ((x) += (n))
 #endif
 #define lm_stat_read(x) __atomic_load_n(&(x), __ATOMIC_RELAXED)
+/* Counts n in statistic `field` of heap h; a thread without a heap counts in
+ * lm_heap_exited, which many such threads share, so atomically. */
+#define heap_count(h, field, n)                                                    \
+  (heap_is_sentinel(h) ? (void)__atomic_fetch_add(&lm_heap_exited.field, (n), __ATOMIC_RELAXED) \
+                       : (void)lm_stat_add((h)->field, (n)))
 
 
 /* ---- debug hooks ---------------------------------------------------------- */
@@ -326,6 +372,12 @@ LM_HIDDEN void error_set_errno(int e);
 LM_HIDDEN LM_NOINLINE void error_free_invalid(const void *p);
 LM_HIDDEN LM_NOINLINE void error_free_double(const void *p);
 LM_HIDDEN LM_NOINLINE void error_free_foreign(const void *p);
+LM_HIDDEN LM_COLD __attribute__((noreturn)) void error_use_after_free(const void *p);
+/* The fault of freeing block b, whose tag says it is free. */
+static inline void error_free_tagged(const void *b) {
+  if (((const lm_block_t *)b)->tag == block_tag(b)) error_free_double(b);
+  else error_free_invalid(b);
+}
 LM_HIDDEN void error_warn(const char *msg, const char *detail);
 /* Formats v as hex (0x...) into buf (>= 19 bytes); returns the length. */
 LM_HIDDEN size_t error_hex(char *buf, uintptr_t v);
@@ -348,7 +400,9 @@ LM_HIDDEN size_t error_hex(char *buf, uintptr_t v);
 
 /* All return 0 or a positive errno; none touches errno.  Sizes and addresses
  * are multiples of LM_OS_PAGE. */
-LM_HIDDEN int os_map(size_t size, void **out);                 /* anonymous, read/write, noreserve */
+/* Anonymous read/write memory, at hint if that is free; commit: accounted by
+ * the kernel's overcommit policy (huge objects), else MAP_NORESERVE. */
+LM_HIDDEN int os_map(size_t size, void *hint, bool commit, void **out);
 LM_HIDDEN int os_unmap(void *p, size_t size);
 LM_HIDDEN int os_purge(void *p, size_t size);                  /* MADV_DONTNEED */
 LM_HIDDEN int os_remap(void *p, size_t old_size, size_t new_size, void *fixed, void **out);
@@ -364,6 +418,9 @@ LM_HIDDEN void os_futex_wait_ms(_Atomic int *addr, int val, uint64_t ms);
 LM_HIDDEN void os_block_signals(uint64_t *old);          /* all of them; old mask out */
 LM_HIDDEN void os_restore_signals(const uint64_t *old);
 LM_HIDDEN uint64_t os_random(void);
+/* Runs fn(arg) on a new thread with no libc state, on the stack below
+ * stack_top, with the caller's signal mask (see os.c). */
+LM_HIDDEN int os_thread_start(void *stack_top, void (*fn)(void *), void *arg);
 
 /* ---- sizeclass.c --------------------------------------------------------- */
 
@@ -404,11 +461,16 @@ LM_HIDDEN bool arena_resize_span(lm_page_t *page, size_t n);
 /* Purges every cached dirty span (force) or only those past the delay. */
 LM_HIDDEN void arena_purge(bool force);
 /* Huge segments: a mapping of `size` bytes (a multiple of the OS page)
- * aligned to the segment size, registered in the segment map; resized in
- * place or moved without copying (mremap); unmapped. */
-LM_HIDDEN lm_segment_t *arena_huge_map(size_t size, bool *zeroed);
+ * aligned to the segment size, registered in the segment map, committed (the
+ * kernel's overcommit policy applies).  For align above the segment size, its
+ * second segment is aligned to align.  A freed one that fits is reused unless
+ * zero is set (then the memory is fresh from the OS, *zeroed true).  Resized
+ * in place or moved without copying (mremap); unmapped. */
+LM_HIDDEN lm_segment_t *arena_huge_map(size_t size, size_t align, bool zero, bool *zeroed);
 LM_HIDDEN lm_segment_t *arena_huge_remap(lm_segment_t *seg, size_t size);
 LM_HIDDEN void arena_huge_unmap(lm_segment_t *seg);
+/* Whether p is where a huge mapping of ours started before it was unmapped. */
+LM_HIDDEN bool arena_was_huge(const void *p);
 LM_HIDDEN void arena_stats(lm_stats_t *out);
 /* The purger's step: purges what has expired; returns the ms until the next
  * cached span expires, or 0 when nothing is cached. */
@@ -450,7 +512,8 @@ LM_HIDDEN void *heap_malloc_slow(lm_heap_t *heap, unsigned cls);
 LM_HIDDEN LM_NOINLINE void heap_page_empty(lm_heap_t *heap, lm_page_t *page);
 /* free's slow path: full pages, remote frees, large objects, bad pointers. */
 LM_HIDDEN void heap_free_slow(lm_heap_t *heap, lm_page_t *page, void *p);
-/* The calling thread's heap, made or adopted if it has none. */
+/* The calling thread's heap, made or adopted if it has none yet; NULL after
+ * the thread gave it up at exit, or when out of memory. */
 LM_HIDDEN lm_heap_t *heap_get(void);
 /* Asks (once) for the thread-exit hook for the calling thread's heap h. */
 LM_HIDDEN void heap_register_exit(lm_heap_t *h);
@@ -469,22 +532,31 @@ LM_HIDDEN void heap_reclaim_abandoned(void);
 LM_HIDDEN void heap_fork_prepare(void);
 LM_HIDDEN void heap_fork_parent(void);
 LM_HIDDEN void heap_fork_child(void);
-/* Thread exit: collect, trim, abandon for adoption. */
+/* Thread exit: collect, trim, abandon for adoption; the thread is left
+ * with lm_heap_exited for good. */
 LM_HIDDEN void heap_abandon(lm_heap_t *heap);
 /* Every heap ever made, for stats (read without the lock: heaps are never freed). */
 LM_HIDDEN lm_heap_t *heap_all(void);
 LM_HIDDEN size_t heap_counts(size_t *heaps);
+/* Whether two threads have held heaps at once (since start or fork). */
+LM_HIDDEN bool heap_multithreaded(void);
 LM_HIDDEN bool heap_validate(const lm_heap_t *heap);
 LM_HIDDEN bool heap_validate_class(const lm_heap_t *heap, unsigned cls);
 
 /* ---- purger.c ------------------------------------------------------------- */
 
-/* Called after freeing memory into the cache, without locks held: starts the
- * background purger once, or wakes it when it sleeps with nothing to do. */
+/* Memory was cached (no locks held): wakes the purger thread if it sleeps,
+ * or starts it if the process has a second thread of its own. */
 LM_HIDDEN void purger_kick(void);
-/* Whether the background purger runs (so the arena may cache by time). */
+/* A block was freed into an abandoned heap: asks for a trim of those heaps,
+ * by the thread or, without it, at the next purger_poll. */
+LM_HIDDEN void purger_kick_reclaim(void);
+/* Without the thread: runs an asked-for trim if the last one is older than
+ * the purge delay.  Never called from inside a trim (it would wait for itself). */
+LM_HIDDEN void purger_poll(void);
+/* Whether the purger thread runs (so the arena may cache by time). */
 LM_HIDDEN bool purger_running(void);
-/* Whether the purger is awake and stepping, so the clock it keeps is fresh. */
+/* Whether it is awake and stepping, so the clock it keeps is fresh. */
 LM_HIDDEN bool purger_ticking(void);
 LM_HIDDEN void purger_after_fork_child(void);
 
@@ -492,7 +564,5 @@ LM_HIDDEN void purger_after_fork_child(void);
 
 /* Process-wide start-up; idempotent and cheap once done. */
 LM_HIDDEN void init_process(void);
-/* True once the library's constructor has run (libc is usable). */
-LM_HIDDEN bool init_constructed(void);
 
 #endif /* LITEMALLOC_INTERNAL_H */

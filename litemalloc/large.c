@@ -8,14 +8,22 @@
  * Resizing grows into free slices that follow the span or gives back its tail.
  *
  * Huge objects get a mapping of their own, aligned to the segment size with
- * the header slices in front, so the same `p & ~segment mask` lookup finds them;
- * they resize with mremap, which moves pages instead of copying them.
+ * the header slices in front, so the same `p & ~segment mask` lookup finds
+ * them; they resize with mremap, which moves pages instead of copying them.
+ * The object starts after the header, at a multiple of its alignment: inside
+ * the first segment when the alignment is below the segment size, else at
+ * the start of the second segment, which the arena places at an aligned
+ * address.  Its descriptor is always the one of the first slice after the
+ * header (huge_page).  A zeroed huge object is fresh from the OS: nothing is
+ * written to it.
  */
 #include <string.h>
 
 #include "internal.h"
 
 static size_t round_up(size_t n, size_t a) { return (n + a - 1) & ~(a - 1); }
+
+static lm_page_t *huge_page(lm_segment_t *seg) { return &seg->pages[LM_HEADER_SLICES]; }
 
 static void large_set_size(lm_page_t *page, size_t usable) {
   page->block_size = usable;
@@ -24,29 +32,26 @@ static void large_set_size(lm_page_t *page, size_t usable) {
 }
 
 static void large_count(lm_heap_t *h, int64_t bytes, bool alloc) {
-  if (h == &lm_heap_empty && !(h = heap_get())) return;
   if (alloc) {
-    lm_stat_add(h->large_allocs, 1);
-    lm_stat_add(h->large_alloc_bytes, (uint64_t)bytes);
+    heap_count(h, large_allocs, 1);
+    heap_count(h, large_alloc_bytes, (uint64_t)bytes);
   } else {
-    lm_stat_add(h->large_frees, 1);
-    lm_stat_add(h->large_free_bytes, (uint64_t)bytes);
+    heap_count(h, large_frees, 1);
+    heap_count(h, large_free_bytes, (uint64_t)bytes);
   }
   heap_publish_bytes(alloc ? bytes : -bytes);
 }
 
 /* A resize in place changes live bytes, not the object count. */
 static void large_count_resize(lm_heap_t *h, int64_t delta) {
-  if (h == &lm_heap_empty && !(h = heap_get())) return;
-  if (delta > 0) lm_stat_add(h->large_alloc_bytes, (uint64_t)delta);
-  else lm_stat_add(h->large_free_bytes, (uint64_t)-delta);
+  if (delta > 0) heap_count(h, large_alloc_bytes, (uint64_t)delta);
+  else heap_count(h, large_free_bytes, (uint64_t)-delta);
   heap_publish_bytes(delta);
 }
 
 void *large_alloc(lm_heap_t *h, size_t size, size_t align, bool zero) {
   if (size == 0) size = 1;
   size_t usable = round_up(size, LM_OS_PAGE);
-  if (align > LM_SEGMENT_SIZE) { error_set_errno(12 /* ENOMEM: cannot align so */); return NULL; }
   size_t lead = align > LM_SLICE_SIZE ? align : 0;   /* room to align the start */
   if (usable <= LM_LARGE_MAX && lead <= LM_LARGE_MAX - usable) {
     bool zeroed;
@@ -63,15 +68,17 @@ void *large_alloc(lm_heap_t *h, size_t size, size_t align, bool zero) {
     return page->start;
   }
   size_t header = LM_HEADER_SLICES * LM_SLICE_SIZE;
-  size_t offset = align > header ? align : header;
-  if (usable > SIZE_MAX / 2 - offset) { error_set_errno(12); return NULL; }
+  size_t offset = align <= header ? header : align < LM_SEGMENT_SIZE ? align : LM_SEGMENT_SIZE;
+  if (usable > PTRDIFF_MAX / 2 - offset || align > PTRDIFF_MAX / 2) {
+    error_set_errno(12 /* ENOMEM */);
+    return NULL;
+  }
   bool zeroed;
-  lm_segment_t *seg = arena_huge_map(offset + usable, &zeroed);
+  lm_segment_t *seg = arena_huge_map(offset + usable, align, zero, &zeroed);
   if (!seg) { error_set_errno(12); return NULL; }
-  size_t slice = offset / LM_SLICE_SIZE;
-  lm_page_t *page = &seg->pages[slice];
+  lm_page_t *page = huge_page(seg);
   page->kind = LM_KIND_HUGE;
-  page->slice_index = (uint16_t)slice;
+  page->slice_index = LM_HEADER_SLICES;
   page->slice_count = 1;
   page->start = (uint8_t *)seg + offset;
   page->capacity = 1;
@@ -107,7 +114,7 @@ void *large_resize(lm_heap_t *h, lm_page_t *page, void *p, size_t size) {
     size_t offset = (size_t)((uint8_t *)p - (uint8_t *)seg);
     lm_segment_t *to = arena_huge_remap(seg, offset + usable);
     if (!to) return NULL;
-    page = &to->pages[offset / LM_SLICE_SIZE];
+    page = huge_page(to);
     page->start = (uint8_t *)to + offset;
     for (size_t i = LM_HEADER_SLICES; i < LM_SLICES; i++) to->slice_page[i] = page;
     large_set_size(page, usable);

@@ -25,7 +25,9 @@ extern "C" {
 /* ---- allocation ------------------------------------------------------- */
 
 /* At least `size` bytes, 16-byte aligned when size >= 16; lm_malloc(0) returns a
- * unique pointer.  NULL and ENOMEM when size > PTRDIFF_MAX or memory runs out. */
+ * unique pointer.  NULL and ENOMEM when size > PTRDIFF_MAX or memory runs out;
+ * objects above 32 MiB are mapped so that the kernel's overcommit policy
+ * judges them as it judges glibc's (an impossible size fails at once). */
 LM_API void  *lm_malloc(size_t size);
 /* Frees p; lm_free(NULL) does nothing.  Never changes errno. */
 LM_API void   lm_free(void *p);
@@ -34,12 +36,15 @@ LM_API void  *lm_calloc(size_t n, size_t size);
 /* Resizes p, in place where it can.  p == NULL: lm_malloc(size).  size == 0:
  * frees p and returns NULL.  On failure returns NULL and leaves p untouched. */
 LM_API void  *lm_realloc(void *p, size_t size);
-/* `alignment` must be a power of two; size need not be a multiple of it. */
+/* `alignment` must be a power of two (any, up to 2^62); size need not be a
+ * multiple of it.  Otherwise NULL and EINVAL. */
 LM_API void  *lm_aligned_alloc(size_t alignment, size_t size);
 /* Returns 0, or EINVAL when alignment is not a power-of-two multiple of
  * sizeof(void *) (*out untouched), or ENOMEM. */
 LM_API int    lm_posix_memalign(void **out, size_t alignment, size_t size);
-/* Like lm_aligned_alloc; an alignment that is not a power of two is EINVAL. */
+/* glibc's memalign: an alignment up to 16 (0 included) is lm_malloc's, one
+ * that is not a power of two is rounded up to the next, one above
+ * SIZE_MAX/2+1 is EINVAL. */
 LM_API void  *lm_memalign(size_t alignment, size_t size);
 /* lm_realloc(p, n * size), except that an overflowing product fails with
  * ENOMEM and leaves p untouched. */

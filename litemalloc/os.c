@@ -3,11 +3,22 @@
  * Contract: every call is a raw x86_64 `syscall` instruction (no libc, no
  * pthreads); addresses and sizes are multiples of the 4 KiB page; a call
  * returns 0 or a positive errno and never touches the caller's errno.
- * Mappings are anonymous, private, read/write and MAP_NORESERVE: the arena
- * reserves large pieces of address space this way and never changes their
+ * Mappings are anonymous, private and read/write.  The arena reserves large
+ * pieces of address space with MAP_NORESERVE and never changes their
  * protection (an mprotect or a partial munmap would split a mapping, and
  * vm.max_map_count is only 65530), so memory is committed by touching it and
- * given back with madvise(MADV_DONTNEED).
+ * given back with madvise(MADV_DONTNEED).  A huge object's own mapping is
+ * made without MAP_NORESERVE ("committed"), so the kernel's overcommit policy
+ * judges it as it judges glibc's: an impossible size fails at once instead
+ * of the OOM killer striking later.
+ *
+ * os_thread_start makes a thread with a raw clone(2): it shares the address
+ * space, files and signal handlers but has no C library state of its own, so
+ * starting it takes no lock of libc's (glibc calls malloc and free with its
+ * own locks held: a pthread_create from there can deadlock).  glibc does not
+ * count it, so it never keeps a process alive, and it dies with the process.
+ * Its code must not touch thread-local variables (it has none of its own:
+ * the TLS register is the creator's) nor call into libc.
  */
 #include "internal.h"
 
@@ -20,6 +31,8 @@
 #define SYS_rt_sigaction 13
 #define SYS_rt_sigprocmask 14
 #define SYS_mremap 25
+#define SYS_clone 56
+#define SYS_exit 60
 #define SYS_madvise 28
 #define SYS_getpid 39
 #define SYS_exit_group 231
@@ -61,9 +74,9 @@ static inline long sys6(long n, long a, long b, long c, long d, long e, long f) 
 /* Raw syscalls return -errno in [-4095, -1]. */
 static inline int sys_err(long r) { return (r < 0 && r > -4096) ? (int)-r : 0; }
 
-int os_map(size_t size, void **out) {
-  long r = sys6(SYS_mmap, 0, (long)size, PROT_READ | PROT_WRITE,
-                MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+int os_map(size_t size, void *hint, bool commit, void **out) {
+  long flags = MAP_PRIVATE | MAP_ANONYMOUS | (commit ? 0 : MAP_NORESERVE);
+  long r = sys6(SYS_mmap, (long)hint, (long)size, PROT_READ | PROT_WRITE, flags, -1, 0);
   int e = sys_err(r);
   if (e == 0) *out = (void *)r;
   return e;
@@ -142,6 +155,38 @@ void os_restore_signals(const uint64_t *old) {
 
 void os_futex_wake(_Atomic int *addr, int n) {
   sys6(SYS_futex, (long)addr, FUTEX_WAKE_PRIVATE, n, 0, 0, 0);
+}
+
+/* CLONE_VM | CLONE_FS | CLONE_FILES | CLONE_SIGHAND | CLONE_THREAD | CLONE_SYSVSEM */
+#define THREAD_FLAGS 0x00000100 | 0x00000200 | 0x00000400 | 0x00000800 | 0x00010000 | 0x00040000
+
+int os_thread_start(void *stack_top, void (*fn)(void *), void *arg) {
+  /* The child starts on stack_top with no frame of ours: it pops fn and arg
+   * from there, calls fn, and ends the thread (not the process) if fn returns. */
+  void **sp = (void **)((uintptr_t)stack_top & ~(uintptr_t)15);
+  *--sp = arg;
+  *--sp = (void *)fn;
+  long r;
+  register long r10 __asm__("r10") = 0;
+  register long r8 __asm__("r8") = 0;
+  __asm__ volatile(
+      "syscall\n\t"
+      "test %%rax, %%rax\n\t"
+      "jnz 1f\n\t"
+      "xor %%ebp, %%ebp\n\t"
+      "pop %%rax\n\t"
+      "pop %%rdi\n\t"
+      "call *%%rax\n\t"
+      "mov %[exit], %%eax\n\t"
+      "xor %%edi, %%edi\n\t"
+      "syscall\n\t"
+      "hlt\n"
+      "1:"
+      : "=a"(r)
+      : "a"(SYS_clone), "D"((long)(THREAD_FLAGS)), "S"(sp), "d"(0), "r"(r10), "r"(r8),
+        [exit] "i"(SYS_exit)
+      : "rcx", "r11", "memory");
+  return sys_err(r);
 }
 
 uint64_t os_random(void) {

@@ -38,11 +38,11 @@ bool page_extend(lm_page_t *page) {
   for (uint8_t *b = first; b < last; b += bs) {
     debug_on_free(page, b);
     ((lm_block_t *)b)->next = (lm_block_t *)(b + bs);
-    ((lm_block_t *)b)->tag = block_tag(b);
+    ((lm_block_t *)b)->tag = block_tag(b) ^ LM_TAG_FRESH;
   }
   debug_on_free(page, last);
   ((lm_block_t *)last)->next = page->free;
-  ((lm_block_t *)last)->tag = block_tag(last);
+  ((lm_block_t *)last)->tag = block_tag(last) ^ LM_TAG_FRESH;
   page->free = (lm_block_t *)first;
   page->reserved += n;
   __atomic_store_n(&page->limit, block_limit(bs, page->reserved), __ATOMIC_RELAXED);
@@ -63,7 +63,7 @@ bool page_validate(const lm_page_t *page) {
     LM_CHECK(++n <= page->capacity);
     LM_CHECK(page_lookup(b) == page && page_is_block(page, b));
     LM_CHECK((const uint8_t *)b < page->start + (size_t)page->reserved * page->block_size);
-    LM_CHECK(b->tag == block_tag(b));
+    LM_CHECK(block_is_free(b, block_tag(b)));
   }
   LM_CHECK(page->used + n + (page->capacity - page->reserved) == page->capacity);
   return true;

@@ -1,86 +1,130 @@
-/* The background purger: gives cached free memory back to the OS over time.
+/* The purger: gives cached free memory back to the OS over time and trims
+ * the heaps of exited threads.
  *
  * Freed spans stay resident for purge_delay_ms so that a program that frees
  * and allocates again does not pay the page faults (about 2 us a page here).
- * Without a thread, such memory could only be purged at the next allocator
- * call, and a program that frees everything and then sleeps would keep it.
- * So the first time memory is cached (not at start-up: small programs never
- * get here), a thread is started through a weak reference to pthread_create
- * (the core still links without pthreads); it sleeps on a futex until the
- * oldest cached span expires, purges what has expired, and ends when nothing
- * is cached any more (the next caching starts a new one).  At each step it
- * also trims the heaps of exited threads (heap_reclaim_abandoned); a free
- * into such a heap starts it if none runs.  It never allocates, runs with
- * every signal blocked, and is not restarted in a child after fork() until
- * memory is cached there.  Where there is no pthread_create (a static binary) or
- * LITEMALLOC_PURGE_THREAD=0, the arena falls back to purging on its own calls
- * with a budget tied to the memory in use (see arena.c).
+ * Without a thread, expired memory is purged on the allocator's own calls
+ * (arena.c: whenever its lock is taken, with a dirty budget that follows the
+ * memory in use), and a trim of abandoned heaps that a free asked for runs
+ * at the next slow path, at most once per delay (purger_poll).  That is all
+ * a single-threaded program gets: a process with one thread keeps one thread
+ * (unshare(CLONE_NEWUSER), seccomp set-ups and sandboxes depend on it).
+ *
+ * Once the process has had a second thread of its own (two heaps held at
+ * once) and memory is cached, a purger thread starts, so that a server whose threads
+ * free everything and then sleep shrinks too.  It is made with a raw clone
+ * (os_thread_start), not pthread_create: it is started from inside free,
+ * which glibc calls with its own locks held (pthread_join frees a thread's
+ * TLS under the stack-cache lock that pthread_create takes: a deadlock).  It
+ * has no libc state, so it calls nothing of libc's and touches no
+ * thread-local variable (heap_reclaim_abandoned and arena_purge_tick do
+ * neither); glibc does not count it, so it never keeps alive a process whose
+ * main thread called pthread_exit, and it dies with the process.  It runs
+ * with every signal blocked; while anything is cached it steps (trim
+ * abandoned heaps, purge what expired, sleep until the next expiry), and
+ * otherwise it sleeps on a futex until kicked.  It lives as long as the
+ * process.  A child after fork() has no purger until the same conditions
+ * hold there.  Sanitizer builds never start it (their runtimes keep
+ * per-thread state that a raw clone lacks).
  */
 #include "internal.h"
 
-extern int pthread_create(unsigned long *thread, const void *attr, void *(*start)(void *),
-                          void *arg) __attribute__((weak));
-extern int pthread_detach(unsigned long thread) __attribute__((weak));
+#define STACK_SIZE ((size_t)64 * 1024)
 
-static _Atomic int state;   /* 0 none running, 1 running, 2 cannot run */
-static _Atomic int word;    /* futex word: bumped to wake the purger */
-static _Atomic int ticking; /* it has stepped since it last woke */
-
-bool purger_ticking(void) {
-  return atomic_load_explicit(&ticking, memory_order_relaxed) &&
-         atomic_load_explicit(&state, memory_order_relaxed) == 1;
-}
+static _Atomic int state;    /* 0 not started, 1 running, 2 cannot run */
+static _Atomic int word;     /* futex word: bumped to wake the thread */
+static _Atomic int idle;     /* the thread sleeps until kicked */
+static _Atomic int ticking;  /* the thread steps, so the clock it keeps is fresh */
+static _Atomic int due;      /* a trim of abandoned heaps was asked for */
+static _Atomic uint64_t last_reclaim_ms;   /* without the thread: the last trim */
+static void *stack;          /* the thread's stack mapping */
 
 bool purger_running(void) { return atomic_load_explicit(&state, memory_order_relaxed) == 1; }
 
-/* The thread steps while anything is cached and ends when nothing is: a
- * thread that lived on would keep alive a process whose last thread of its
- * own calls pthread_exit.  It hands its state back to 0 before it ends, and
- * carries on instead if memory was cached meanwhile and no one has started a
- * new purger yet. */
-static void *purger_main(void *arg) {
+bool purger_ticking(void) {
+  return atomic_load_explicit(&ticking, memory_order_relaxed) && purger_running();
+}
+
+static void purger_main(void *arg) {
   (void)arg;
   for (;;) {
     int w = atomic_load_explicit(&word, memory_order_acquire);
+    atomic_store(&due, 0);
     heap_reclaim_abandoned();
     uint64_t wait_ms = arena_purge_tick();
-    atomic_store_explicit(&ticking, 1, memory_order_relaxed);
     if (wait_ms) {
+      atomic_store_explicit(&ticking, 1, memory_order_relaxed);
       os_futex_wait_ms(&word, w, wait_ms);
       continue;
     }
     atomic_store_explicit(&ticking, 0, memory_order_relaxed);
-    atomic_store_explicit(&state, 0, memory_order_seq_cst);
-    if (arena_purge_tick() == 0) return NULL;
-    int expected = 0;
-    if (!atomic_compare_exchange_strong(&state, &expected, 1)) return NULL;
+    /* Sleep, unless work came in after the step: a kicker that set `due`
+     * before we set `idle` did not see us idle and will not wake us. */
+    atomic_store(&idle, 1);
+    if (atomic_load(&due)) {
+      atomic_store(&idle, 0);
+      continue;
+    }
+    os_futex_wait(&word, w);
+    atomic_store(&idle, 0);
   }
 }
 
 static void purger_start(void) {
-  if (!lm_options.purge_thread || !pthread_create || !init_constructed()) return;
+  if (LM_SANITIZED || !lm_options.purge_thread || !heap_multithreaded()) return;
   int expected = 0;
   if (!atomic_compare_exchange_strong(&state, &expected, 1)) return;
+  if (os_map(STACK_SIZE, NULL, false, &stack) != 0) {
+    atomic_store(&state, 2);
+    return;
+  }
   uint64_t old;
-  unsigned long thread;
   os_block_signals(&old);   /* the new thread inherits the full mask */
-  int r = pthread_create(&thread, NULL, purger_main, NULL);
+  int e = os_thread_start((uint8_t *)stack + STACK_SIZE, purger_main, NULL);
   os_restore_signals(&old);
-  if (r != 0) atomic_store(&state, 2);
-  else if (pthread_detach) pthread_detach(thread);
+  if (e != 0) {
+    os_unmap(stack, STACK_SIZE);
+    stack = NULL;
+    atomic_store(&state, 2);
+  }
+}
+
+/* Wakes a thread that sleeps with nothing to do (see purger_main). */
+static void purger_wake(void) {
+  if (atomic_load_explicit(&idle, memory_order_seq_cst) && atomic_exchange(&idle, 0)) {
+    atomic_fetch_add(&word, 1);
+    os_futex_wake(&word, 1);
+  }
 }
 
 void purger_kick(void) {
   int s = atomic_load_explicit(&state, memory_order_relaxed);
-  if (s == 0) {
-    purger_start();
-  } else if (s == 1) {
-    /* A purger sleeping until its next step sees the change when it wakes. */
-    atomic_fetch_add_explicit(&word, 1, memory_order_relaxed);
+  if (s == 0) purger_start();
+  else if (s == 1) {
+    if (!atomic_load_explicit(&due, memory_order_relaxed)) atomic_store(&due, 1);
+    purger_wake();
   }
 }
 
+void purger_kick_reclaim(void) {
+  atomic_store(&due, 1);
+  if (atomic_load_explicit(&state, memory_order_relaxed) == 0) purger_start();
+  if (purger_running()) purger_wake();
+}
+
+void purger_poll(void) {
+  if (LM_LIKELY(!atomic_load_explicit(&due, memory_order_relaxed)) || purger_running()) return;
+  uint64_t now = os_now_ms(), last = atomic_load_explicit(&last_reclaim_ms, memory_order_relaxed);
+  if (last && now - last < lm_options.purge_delay_ms) return;
+  if (!atomic_exchange(&due, 0)) return;
+  atomic_store_explicit(&last_reclaim_ms, now ? now : 1, memory_order_relaxed);
+  heap_reclaim_abandoned();
+}
+
 void purger_after_fork_child(void) {
+  if (stack) os_unmap(stack, STACK_SIZE);   /* the thread is not in the child */
+  stack = NULL;
   atomic_store(&state, 0);
+  atomic_store(&idle, 0);
   atomic_store(&ticking, 0);
 }

@@ -40,6 +40,56 @@ static int check_fill(const void *p, size_t n, unsigned seed) {
   return 1;
 }
 
+#define GiB (1024 * MiB)
+
+/* The kernel's overcommit policy (/proc/sys/vm/overcommit_memory: 0
+ * heuristic, 1 always, 2 strict), or -1 if it cannot be read. */
+static int overcommit_mode(void) {
+  FILE *f = fopen("/proc/sys/vm/overcommit_memory", "r");
+  int mode = -1;
+  if (f) {
+    if (fscanf(f, "%d", &mode) != 1) mode = -1;
+    fclose(f);
+  }
+  return mode;
+}
+
+/* A /proc/meminfo field in bytes ("MemTotal:"), or 0. */
+static size_t meminfo_bytes(const char *key) {
+  FILE *f = fopen("/proc/meminfo", "r");
+  char line[256];
+  size_t v = 0, klen = strlen(key);
+  if (!f) return 0;
+  while (fgets(line, sizeof line, f))
+    if (strncmp(line, key, klen) == 0) v = (size_t)strtoull(line + klen, NULL, 10) * 1024;
+  fclose(f);
+  return v;
+}
+
+/* What the overcommit policy does with one private writable mapping of n
+ * bytes: 1 grants it, 0 refuses it, -1 cannot tell.  Mode 0 refuses a
+ * mapping larger than RAM + swap; mode 2 one beyond what is left of the
+ * commit limit. */
+static int kernel_grants(size_t n) {
+  switch (overcommit_mode()) {
+    case 0: {
+      size_t total = meminfo_bytes("MemTotal:") + meminfo_bytes("SwapTotal:");
+      if (total == 0) return -1;
+      return n > total ? 0 : 1;
+    }
+    case 1:
+      return 1;
+    case 2: {
+      size_t limit = meminfo_bytes("CommitLimit:"), used = meminfo_bytes("Committed_AS:");
+      if (limit == 0) return -1;
+      if (n > limit) return 0;
+      return used < limit && n + 256 * MiB < limit - used ? 1 : -1;
+    }
+    default:
+      return -1;
+  }
+}
+
 /* stats_now() (check.h), checking that lm_stats left errno alone. */
 static lm_stats_t stats_checked(void) {
   lm_stats_t s;
@@ -215,15 +265,28 @@ static void test_too_big(void) {
 static void test_aligned(void) {
   static const size_t sizes[] = {1, 7, 8, 16, 24, 100, 1000, 4096, 5000,
                                  65536, 100000, 128 * KiB, 300 * KiB, MiB};
-  for (size_t align = 8; align <= 4 * MiB; align <<= 1) {
+  /* Every power of two up to 1 GiB (glibc serves them), 2 GiB too where the
+   * kernel grants mappings that size; above 4 MiB a few sizes suffice. */
+  size_t max_align = GiB;
+  if (kernel_grants(8 * GiB) == 1) max_align = 2 * GiB;
+  printf("aligned: alignments up to %zu MiB\n", max_align / MiB);
+  for (size_t align = 8; align <= max_align; align <<= 1) {
     for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
       size_t sz = sizes[i];
-      void *a, *b, *c;
-      NO_ERRNO(a = lm_aligned_alloc(align, sz));
-      NO_ERRNO(b = lm_memalign(align, sz));
-      int rc;
-      NO_ERRNO(rc = lm_posix_memalign(&c, align, sz));
-      CHECK(rc == 0);
+      if (align > 4 * MiB && sz != 1 && sz != 100 && sz != 5000 && sz != 300 * KiB &&
+          sz != MiB)
+        continue;
+      void *a, *b, *c = NULL;
+      errno = 1234;
+      a = lm_aligned_alloc(align, sz);
+      b = lm_memalign(align, sz);
+      int rc = lm_posix_memalign(&c, align, sz);
+      if (!a || !b || rc != 0 || errno != 1234)
+        fprintf(stderr,
+                "alignment %zu, size %zu: aligned_alloc %p, memalign %p, posix_memalign %d"
+                " %p, errno %d\n",
+                align, sz, a, b, rc, c, errno == 1234 ? 0 : errno);
+      CHECK(rc == 0 && errno == 1234);
       void *all[3] = {a, b, c};
       for (int k = 0; k < 3; k++) {
         CHECK(all[k] != NULL);
@@ -247,13 +310,146 @@ static void test_aligned(void) {
     CHECK(lm_posix_memalign(&out, bad[i], 100) == EINVAL);
     CHECK(out == (void *)&g_static_array);
   }
-  /* memalign: an alignment that is not a power of two is EINVAL */
-  static const size_t bad2[] = {3, 24, 48, 100, 4095};
+  /* posix_memalign: a power of two that is too large is ENOMEM */
+  void *out = (void *)&g_static_array;
+  CHECK(lm_posix_memalign(&out, SIZE_MAX / 2 + 1, 100) == ENOMEM);
+  CHECK(out == (void *)&g_static_array);
+  CHECK(lm_posix_memalign(&out, SIZE_MAX, 100) == EINVAL);
+
+  /* aligned_alloc: an alignment that is not a power of two is EINVAL (C17,
+   * glibc 2.38) */
+  static const size_t bad2[] = {0, 3, 24, 48, 100, 3000, 4095, SIZE_MAX / 2 + 2, SIZE_MAX};
   for (size_t i = 0; i < sizeof bad2 / sizeof bad2[0]; i++) {
     errno = 0;
-    CHECK(lm_memalign(bad2[i], 100) == NULL);
+    CHECK(lm_aligned_alloc(bad2[i], 100) == NULL);
     CHECK(errno == EINVAL);
   }
+  errno = 0;
+  CHECK(lm_aligned_alloc(SIZE_MAX / 2 + 1, 100) == NULL && errno == ENOMEM);
+
+  /* memalign rounds as glibc's does: an alignment up to 16 is malloc's, any
+   * other is rounded up to a power of two; above SIZE_MAX / 2 + 1 it is
+   * EINVAL. */
+  static const struct {
+    size_t align, want;
+  } rounded[] = {{0, 16},         {1, 16},          {3, 16},          {8, 16},
+                 {16, 16},        {17, 32},         {24, 32},         {48, 64},
+                 {100, 128},      {3000, 4096},     {4095, 4096},     {4097, 8192},
+                 {3 * MiB, 4 * MiB}, {40 * MiB, 64 * MiB}};
+  for (size_t i = 0; i < sizeof rounded / sizeof rounded[0]; i++) {
+    static const size_t msizes[] = {0, 1, 100, 5000, 300 * KiB};
+    for (size_t j = 0; j < sizeof msizes / sizeof msizes[0]; j++) {
+      size_t sz = msizes[j];
+      errno = 1234;
+      unsigned char *p = lm_memalign(rounded[i].align, sz);
+      if (p == NULL || ((uintptr_t)p & (rounded[i].want - 1)) != 0 || errno != 1234)
+        fprintf(stderr, "lm_memalign(%zu, %zu) = %p (errno %d), want a %zu-aligned block\n",
+                rounded[i].align, sz, (void *)p, errno == 1234 ? 0 : errno, rounded[i].want);
+      CHECK(p != NULL && errno == 1234);
+      CHECK(((uintptr_t)p & (rounded[i].want - 1)) == 0);
+      CHECK(lm_usable_size(p) >= sz);
+      if (sz) p[0] = p[sz - 1] = 1;
+      NO_ERRNO(lm_free(p));
+    }
+  }
+  static const size_t too_big[] = {SIZE_MAX / 2 + 2, SIZE_MAX / 2 + 4096, SIZE_MAX};
+  for (size_t i = 0; i < sizeof too_big / sizeof too_big[0]; i++) {
+    errno = 0;
+    CHECK(lm_memalign(too_big[i], 100) == NULL);
+    CHECK(errno == EINVAL);
+  }
+  errno = 0;
+  CHECK(lm_memalign(SIZE_MAX / 2 + 1, 100) == NULL && errno == ENOMEM);
+}
+
+/* Requests that no machine can back fail as glibc's do: NULL and ENOMEM
+ * under the kernel's default (heuristic) overcommit policy, which refuses a
+ * mapping larger than RAM + swap, and under the strict one; they succeed
+ * under vm.overcommit_memory=1.  A failed realloc leaves the block as it
+ * was.  A large request that fits (1 GiB) still succeeds. */
+static void test_huge_requests(void) {
+  const size_t t40 = (size_t)1 << 40, t44 = (size_t)1 << 44;
+  int mode = overcommit_mode();
+  int g40 = kernel_grants(t40), g44 = kernel_grants(t44);
+  printf("huge requests: overcommit_memory %d, RAM + swap %zu MiB: the kernel %s 2^40 and %s"
+         " 2^44\n",
+         mode, (meminfo_bytes("MemTotal:") + meminfo_bytes("SwapTotal:")) / MiB,
+         g40 == 1 ? "grants" : g40 == 0 ? "refuses" : "may refuse",
+         g44 == 1 ? "grants" : g44 == 0 ? "refuses" : "may refuse");
+  lm_trim();   /* no cached mapping that a calloc would have to clear */
+
+  char *small = lm_malloc(100), *large = lm_malloc(MiB), *huge = lm_malloc(64 * MiB);
+  CHECK(small && large && huge);
+  fill(small, 100, 21);
+  fill(large, MiB, 22);
+  fill(huge, 64 * KiB, 23);
+  huge[64 * MiB - 1] = 0x7e;
+
+  if (g40 == 0) {
+    errno = 0;
+    CHECK(lm_malloc(t40) == NULL && errno == ENOMEM);
+    errno = 0;
+    CHECK(lm_aligned_alloc(4096, t40) == NULL && errno == ENOMEM);
+    errno = 0;
+    CHECK(lm_aligned_alloc(64 * MiB, t40) == NULL && errno == ENOMEM);
+    void *out = (void *)&g_static_array;
+    CHECK(lm_posix_memalign(&out, 64, t40) == ENOMEM && out == (void *)&g_static_array);
+  } else if (g40 == 1) {
+    char *p;
+    NO_ERRNO(p = lm_malloc(t40));
+    CHECK(p != NULL);
+    p[0] = p[t40 - 1] = 1;
+    lm_free(p);
+  }
+  if (g44 == 0) {
+    errno = 0;
+    CHECK(lm_calloc(1, t44) == NULL && errno == ENOMEM);
+    errno = 0;
+    CHECK(lm_calloc(t44 / 16, 16) == NULL && errno == ENOMEM);
+    errno = 0;
+    CHECK(lm_realloc(small, t44) == NULL && errno == ENOMEM);
+    errno = 0;
+    CHECK(lm_realloc(large, t44) == NULL && errno == ENOMEM);
+    errno = 0;
+    CHECK(lm_realloc(huge, t44) == NULL && errno == ENOMEM);
+    errno = 0;
+    CHECK(lm_reallocarray(small, t44 / 16, 16) == NULL && errno == ENOMEM);
+  } else if (g44 == 1) {
+    unsigned char *c;
+    NO_ERRNO(c = lm_calloc(1, t44));
+    CHECK(c != NULL && c[0] == 0 && c[t44 - 1] == 0);
+    lm_free(c);
+    char *q;
+    NO_ERRNO(q = lm_realloc(small, t44));
+    CHECK(q != NULL && check_fill(q, 100, 21));
+    NO_ERRNO(small = lm_realloc(q, 100));
+    CHECK(small != NULL && check_fill(small, 100, 21));
+  }
+  /* the blocks are still there, unchanged */
+  CHECK(lm_usable_size(small) >= 100 && check_fill(small, 100, 21));
+  CHECK(lm_usable_size(large) >= MiB && check_fill(large, MiB, 22));
+  CHECK(lm_usable_size(huge) >= 64 * MiB && check_fill(huge, 64 * KiB, 23));
+  CHECK(huge[64 * MiB - 1] == 0x7e);
+
+  if (kernel_grants(2 * GiB) == 1) {
+    unsigned char *g, *c;
+    NO_ERRNO(g = lm_malloc(GiB));
+    CHECK(g != NULL && lm_usable_size(g) >= GiB);
+    g[0] = g[GiB - 1] = 1;
+    lm_free(g);
+    NO_ERRNO(c = lm_calloc(GiB / 4096, 4096));
+    CHECK(c != NULL);
+    for (size_t i = 0; i < GiB; i += 4096 * 61) CHECK(c[i] == 0);
+    CHECK(c[GiB - 1] == 0);
+    lm_free(c);
+    NO_ERRNO(small = lm_realloc(small, GiB));
+    CHECK(small != NULL && check_fill(small, 100, 21));
+    small[GiB - 1] = 1;
+  }
+  lm_free(small);
+  lm_free(large);
+  lm_free(huge);
+  lm_trim();
 }
 
 static void test_owns(void) {
@@ -634,6 +830,7 @@ int main(void) {
   test_realloc();
   test_calloc();
   test_too_big();
+  test_huge_requests();
   test_aligned();
   test_owns();
   test_foreign_shims();

@@ -115,7 +115,7 @@ static void check_small_page(const lm_page_t *page, const void *p, size_t size) 
     CHECK((const uint8_t *)b >= page->start &&
           (const uint8_t *)b < page->start + (size_t)page->reserved * page->block_size);
     CHECK(page_is_block(page, b));
-    CHECK(b->tag == block_tag(b));
+    CHECK(block_is_free(b, block_tag(b)));   /* freed, or never handed out */
     CHECK((const void *)b != p);
   }
   CHECK(page->used + n + (page->capacity - page->reserved) == page->capacity);

@@ -102,6 +102,188 @@ static void check_enomem(void) {
   free(p);
 }
 
+#define GiB ((size_t)1 << 30)
+
+/* The kernel's overcommit policy (0 heuristic, 1 always, 2 strict), or -1. */
+static int overcommit_mode(void) {
+  FILE *f = fopen("/proc/sys/vm/overcommit_memory", "r");
+  int mode = -1;
+  if (f) {
+    if (fscanf(f, "%d", &mode) != 1) mode = -1;
+    fclose(f);
+  }
+  return mode;
+}
+
+/* A /proc/meminfo field in bytes ("MemTotal:"), or 0. */
+static size_t meminfo_bytes(const char *key) {
+  FILE *f = fopen("/proc/meminfo", "r");
+  char line[256];
+  size_t v = 0, klen = strlen(key);
+  if (!f) return 0;
+  while (fgets(line, sizeof line, f))
+    if (strncmp(line, key, klen) == 0) v = (size_t)strtoull(line + klen, NULL, 10) * 1024;
+  fclose(f);
+  return v;
+}
+
+/* 1: the overcommit policy grants one mapping of n bytes, 0: it refuses
+ * it (mode 0: larger than RAM + swap; mode 2: beyond the commit limit),
+ * -1: cannot tell. */
+static int kernel_grants(size_t n) {
+  switch (overcommit_mode()) {
+    case 0: {
+      size_t total = meminfo_bytes("MemTotal:") + meminfo_bytes("SwapTotal:");
+      return total == 0 ? -1 : n > total ? 0 : 1;
+    }
+    case 1:
+      return 1;
+    case 2: {
+      size_t limit = meminfo_bytes("CommitLimit:"), used = meminfo_bytes("Committed_AS:");
+      if (limit == 0) return -1;
+      if (n > limit) return 0;
+      return used < limit && n + ((size_t)256 << 20) < limit - used ? 1 : -1;
+    }
+    default:
+      return -1;
+  }
+}
+
+/* Requests no machine can back are NULL/ENOMEM as with glibc (under the
+ * default and the strict overcommit policy; granted under policy 1), a failed
+ * realloc keeps the block, and 1 GiB still succeeds. */
+static void check_huge_requests(void) {
+  const size_t t40 = (size_t)1 << 40, t44 = (size_t)1 << 44;
+  int g40 = kernel_grants(t40), g44 = kernel_grants(t44);
+  printf("huge requests: overcommit_memory %d: the kernel %s 2^40, %s 2^44\n",
+         overcommit_mode(), g40 == 1 ? "grants" : g40 == 0 ? "refuses" : "may refuse",
+         g44 == 1 ? "grants" : g44 == 0 ? "refuses" : "may refuse");
+  malloc_trim(0);   /* no cached mapping that a calloc would have to clear */
+  char *p = malloc(100), *h = malloc((size_t)64 << 20);
+  CHECK(p != NULL && h != NULL);
+  memset(p, 'p', 100);
+  memset(h, 'h', 4096);
+  if (g40 == 0) {
+    CHECK_ENOMEM(malloc(t40));
+    CHECK_ENOMEM(memalign(4096, t40));
+    CHECK_ENOMEM(aligned_alloc(64, t40));
+    void *q = &q;
+    CHECK(posix_memalign(&q, 64, t40) == ENOMEM && q == &q);
+  } else if (g40 == 1) {
+    errno = ERRNO_MARK;
+    char *q = malloc(t40);
+    CHECK(q != NULL && errno == ERRNO_MARK);
+    q[0] = q[t40 - 1] = 1;
+    free(q);
+  }
+  if (g44 == 0) {
+    CHECK_ENOMEM(calloc(1, t44));
+    CHECK_ENOMEM(realloc(p, t44));
+    CHECK_ENOMEM(realloc(h, t44));
+    CHECK_ENOMEM(reallocarray(p, t44 / 16, 16));
+  } else if (g44 == 1) {
+    errno = ERRNO_MARK;
+    unsigned char *c = calloc(1, t44);
+    CHECK(c != NULL && errno == ERRNO_MARK && c[0] == 0 && c[t44 - 1] == 0);
+    free(c);
+    char *q = realloc(p, t44);
+    CHECK(q != NULL && q[0] == 'p' && q[99] == 'p');
+    p = realloc(q, 100);
+    CHECK(p != NULL);
+  }
+  for (int i = 0; i < 100; i++) CHECK(p[i] == 'p');
+  for (int i = 0; i < 4096; i++) CHECK(h[i] == 'h');
+  CHECK(malloc_usable_size(h) >= ((size_t)64 << 20));
+  if (kernel_grants(2 * GiB) == 1) {
+    errno = ERRNO_MARK;
+    unsigned char *g = malloc(GiB), *c = calloc(GiB / 8, 8);
+    CHECK(g != NULL && c != NULL && errno == ERRNO_MARK);
+    g[0] = g[GiB - 1] = 1;
+    for (size_t i = 0; i < GiB; i += 4096 * 61) CHECK(c[i] == 0);
+    CHECK(c[GiB - 1] == 0);
+    free(g);
+    free(c);
+    p = realloc(p, GiB);
+    CHECK(p != NULL && p[0] == 'p' && p[99] == 'p' && errno == ERRNO_MARK);
+    p[GiB - 1] = 1;
+  }
+  free(p);
+  free(h);
+  malloc_trim(0);
+}
+
+/* Every power-of-two alignment up to 1 GiB, as glibc serves them; the
+ * memalign family rounds other alignments as glibc does; aligned_alloc and
+ * posix_memalign refuse them (EINVAL, as glibc 2.38 and C17). */
+static void check_alignments(void) {
+  static const size_t sizes[] = {1, 100, 5000, 300000, (size_t)3 << 20};
+  for (size_t align = 2 << 20; align <= GiB; align <<= 1) {
+    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+      size_t sz = sizes[i];
+      errno = ERRNO_MARK;
+      unsigned char *x = aligned_alloc(align, sz), *y = memalign(align, sz), *w = NULL;
+      int rc = posix_memalign((void **)&w, align, sz);
+      if (!x || !y || rc != 0 || errno != ERRNO_MARK)
+        fprintf(stderr, "alignment %zu, size %zu: aligned_alloc %p, memalign %p,"
+                " posix_memalign %d %p, errno %d\n", align, sz, (void *)x, (void *)y, rc,
+                (void *)w, errno == ERRNO_MARK ? 0 : errno);
+      CHECK(x && y && rc == 0 && w && errno == ERRNO_MARK);
+      unsigned char *all[3] = {x, y, w};
+      for (int k = 0; k < 3; k++) {
+        CHECK((uintptr_t)all[k] % align == 0 && lm_owns(all[k]));
+        CHECK(malloc_usable_size(all[k]) >= sz);
+        all[k][0] = all[k][sz - 1] = (unsigned char)(k + 1);
+      }
+      for (int k = 0; k < 3; k++) {
+        CHECK(all[k][0] == k + 1 && all[k][sz - 1] == k + 1);
+        free(all[k]);
+      }
+    }
+  }
+
+  /* memalign and __libc_memalign round as glibc does */
+  static const struct {
+    size_t align, want;
+  } rounded[] = {{0, 16},      {1, 16},      {3, 16},      {16, 16},
+                 {24, 32},     {48, 64},     {100, 128},   {3000, 4096},
+                 {4097, 8192}, {(size_t)3 << 20, (size_t)4 << 20}};
+  for (size_t i = 0; i < sizeof rounded / sizeof rounded[0]; i++) {
+    static const size_t msizes[] = {0, 1, 100, 200000};
+    for (size_t j = 0; j < sizeof msizes / sizeof msizes[0]; j++) {
+      size_t sz = msizes[j];
+      volatile size_t align = rounded[i].align;   /* not folded by the compiler */
+      errno = ERRNO_MARK;
+      unsigned char *m = memalign(align, sz), *g = __libc_memalign(align, sz);
+      if (!m || !g || (uintptr_t)m % rounded[i].want || (uintptr_t)g % rounded[i].want)
+        fprintf(stderr, "memalign(%zu, %zu) = %p, __libc_memalign = %p: want %zu-aligned"
+                " blocks\n", rounded[i].align, sz, (void *)m, (void *)g, rounded[i].want);
+      CHECK(m && g && errno == ERRNO_MARK && lm_owns(m) && lm_owns(g));
+      CHECK((uintptr_t)m % rounded[i].want == 0 && (uintptr_t)g % rounded[i].want == 0);
+      CHECK(malloc_usable_size(m) >= sz && malloc_usable_size(g) >= sz);
+      if (sz) m[0] = m[sz - 1] = g[0] = g[sz - 1] = 1;
+      free(m);
+      free(g);
+    }
+  }
+  volatile size_t huge_align = SIZE_MAX / 2 + 2, max_align = SIZE_MAX;
+  errno = 0;
+  CHECK(memalign(huge_align, 100) == NULL && errno == EINVAL);
+  errno = 0;
+  CHECK(memalign(max_align, 100) == NULL && errno == EINVAL);
+  errno = 0;
+  CHECK(__libc_memalign(max_align, 100) == NULL && errno == EINVAL);
+
+  /* aligned_alloc and posix_memalign do not round */
+  static const size_t bad[] = {0, 3, 24, 3000};
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    volatile size_t align = bad[i];
+    errno = 0;
+    CHECK(aligned_alloc(align, 100) == NULL && errno == EINVAL);
+    void *keep = &keep;
+    CHECK(posix_memalign(&keep, align, 100) == EINVAL && keep == &keep);
+  }
+}
+
 static void check_family(void) {
   void *z = malloc(0), *z2 = malloc(0);
   CHECK(z && z2 && z != z2 && lm_owns(z));
@@ -187,6 +369,8 @@ int main(void) {
   check_errno_kept();
   check_enomem();
   check_family();
+  check_huge_requests();
+  check_alignments();
   check_statistics_calls();
   CHECK(lm_probe_allocs() - before >= 20);
   puts("override api_test: OK");
