@@ -51,6 +51,12 @@
  * large (2 live, sizes climbing 64 KiB..64 MiB) 4x cost 40% more peak RSS
  * than 2x for a 20% gain in time.  2x balances the two. */
 #define DIRTY_PER_IN_USE 2
+/* Without the purger thread, at most this many dirty bytes per in-use byte
+ * (see dirty_budget).  Measured single-threaded (tests/bench): large-churn
+ * faulted 20K pages at 4 and 9K at 8 (as with the thread), large 256K and
+ * 198K (175K with the thread); frag kept 5 MB and 19 MB of a 126 MB peak
+ * after freeing everything. */
+#define DIRTY_MAX_PER_IN_USE 8
 #define HUGE_CACHE_MAX 4
 
 uint8_t lm_segmap[LM_SEGMAP_SIZE];
@@ -73,7 +79,8 @@ static struct {
   lm_page_t *purging;            /* the span the purger purges outside the lock */
   /* statistics (relaxed atomic stores; read without the lock) */
   size_t in_use_bytes;           /* spans handed out */
-  size_t in_use_hw;              /* most in use since the purger's last step */
+  size_t in_use_hw;              /* most in_use() since hw_time */
+  uint64_t hw_time;              /* when in_use_hw was last reset (ms) */
   size_t dirty_bytes;            /* free spans' resident part, at most */
   size_t reserved_bytes;
   size_t segment_bytes;          /* header slices of segments */
@@ -105,9 +112,12 @@ static void segmap_set(const void *start, size_t size, uint8_t head) {
   __atomic_store_n(&lm_segmap[first], head, __ATOMIC_RELEASE);
 }
 
+/* A huge object starts page-aligned, past the header, in its mapping's first
+ * segment (or at the second one's start, not recognised here). */
 bool arena_was_huge(const void *p) {
-  uintptr_t idx = (uintptr_t)p >> LM_SEGMENT_SHIFT;
-  return idx < LM_SEGMAP_SIZE && __atomic_load_n(&lm_segmap[idx], __ATOMIC_RELAXED) == SEGMAP_GONE;
+  uintptr_t idx = (uintptr_t)p >> LM_SEGMENT_SHIFT, off = (uintptr_t)p & LM_SEGMENT_MASK;
+  return idx < LM_SEGMAP_SIZE && off % LM_OS_PAGE == 0 && off >= LM_HEADER_SLICES * LM_SLICE_SIZE &&
+         __atomic_load_n(&lm_segmap[idx], __ATOMIC_RELAXED) == SEGMAP_GONE;
 }
 
 lm_page_t *arena_lookup_outside(const void *p) {
@@ -285,26 +295,30 @@ static void purge_expired(uint64_t now) {
   huge_expire(now);
 }
 
-/* The time to stamp freed memory with.  A system call costs more than the
- * rest of a span operation, so while the purger runs, the clock it keeps
- * (read at each of its steps, at least every purge_delay_ms while anything is
- * cached) stands in; a stamp can then be early by up to that, which only
- * makes the span expire sooner.  While it sleeps with nothing cached, or has
- * not stepped yet, the real clock is read. */
-static _Atomic uint64_t coarse_ms;
-
-static uint64_t arena_now(void) {
-  if (purger_ticking()) return atomic_load_explicit(&coarse_ms, memory_order_relaxed);
-  return os_now_ms();
+/* Memory in live objects' spans and huge mappings.  Lock held. */
+static size_t in_use(void) {
+  return arena.in_use_bytes + arena.huge_bytes - arena.huge_cached_bytes;
 }
 
-/* The most dirty memory to keep: DIRTY_PER_IN_USE times what is in use, or
- * with the purger running (it enforces the delay) times the most in use
- * since its last step, so that a dip in use does not purge memory about to
- * be reused.  Lock held. */
-static size_t dirty_budget(void) {
-  size_t base = purger_running() ? arena.in_use_hw : arena.in_use_bytes;
-  size_t budget = base * DIRTY_PER_IN_USE;
+static void in_use_note(void) {
+  if (in_use() > arena.in_use_hw) arena.in_use_hw = in_use();
+}
+
+/* The most dirty memory to keep: DIRTY_PER_IN_USE times the most in use in
+ * the last purge delay, so that a dip in use does not purge memory about to
+ * be reused.  The purger thread resets that high-water mark at each step;
+ * without it the span operations do, and as nothing purges after a
+ * program's last call, the budget is also capped at DIRTY_MAX_PER_IN_USE
+ * times what is in use now: a program that frees everything and sleeps
+ * keeps at most dirty_min.  now is the span operation's clock.  Lock held. */
+static size_t dirty_budget(uint64_t now) {
+  bool thread = purger_running();
+  if (!thread && now - arena.hw_time >= lm_options.purge_delay_ms) {
+    arena.in_use_hw = in_use();
+    arena.hw_time = now;
+  }
+  size_t budget = arena.in_use_hw * DIRTY_PER_IN_USE;
+  if (!thread && budget > in_use() * DIRTY_MAX_PER_IN_USE) budget = in_use() * DIRTY_MAX_PER_IN_USE;
   return budget < lm_options.dirty_min ? lm_options.dirty_min : budget;
 }
 
@@ -439,6 +453,7 @@ lm_segment_t *arena_huge_map(size_t size, size_t align, bool zero, bool *zeroed)
       STAT_ADD(reserved_bytes, size - seg->mapping_size);
       seg->mapping_size = size;
     }
+    in_use_note();
     arena_unlock();
     *zeroed = false;
     return seg;
@@ -474,6 +489,7 @@ lm_segment_t *arena_huge_map(size_t size, size_t align, bool zero, bool *zeroed)
     seg->mapping_size = size;
     for (size_t i = 0; i < LM_HEADER_SLICES; i++) seg->slice_page[i] = &lm_page_invalid;
     segmap_set(seg, size, SEGMAP_HEAD);
+    in_use_note();
   }
   arena_unlock();
   *zeroed = true;
@@ -483,9 +499,9 @@ lm_segment_t *arena_huge_map(size_t size, size_t align, bool zero, bool *zeroed)
 /* A freed huge mapping is kept (up to HUGE_CACHE_MAX, within the dirty
  * budget, for purge_delay_ms) for the next huge object, else unmapped. */
 void arena_huge_unmap(lm_segment_t *seg) {
-  uint64_t now = arena_now();
+  uint64_t now = os_clock_ms();
   arena_lock();
-  size_t budget = dirty_budget();
+  size_t budget = dirty_budget(now);
   if (arena.dirty_bytes + arena.huge_cached_bytes + seg->mapping_size <= budget &&
       lm_options.purge_delay_ms > 0) {
     for (size_t i = 0; i < HUGE_CACHE_MAX; i++) {
@@ -524,6 +540,7 @@ lm_segment_t *arena_huge_remap(lm_segment_t *seg, size_t size) {
   segmap_set(seg, old, 0);
   segmap_set(to, size, SEGMAP_HEAD);
   to->mapping_size = size;
+  in_use_note();
   arena_unlock();
   return to;
 }
@@ -550,12 +567,12 @@ static void span_claim(lm_segment_t *seg, lm_page_t *d, size_t first, size_t n, 
   lm_page_t **map = segment_slices(seg);
   for (size_t i = first; i < first + n; i++) map[i] = d;
   STAT_ADD(in_use_bytes, n * LM_SLICE_SIZE);
-  if (arena.in_use_bytes > arena.in_use_hw) arena.in_use_hw = arena.in_use_bytes;
+  in_use_note();
 }
 
 lm_page_t *arena_alloc_span(size_t n, uint8_t kind, bool *zeroed) {
   LM_ASSERT(n >= 1 && n <= LM_SLICES - LM_HEADER_SLICES);
-  uint64_t now = STAT_GET(dirty_bytes) && !purger_running() ? os_now_ms() : 0;
+  uint64_t now = STAT_GET(dirty_bytes) && !purger_running() ? os_clock_ms() : 0;
   arena_lock();
   if (arena.dirty_head && now) purge_expired(now);
   size_t k = 1, b = bin_find(1, n);
@@ -613,7 +630,7 @@ static lm_page_t *span_release(lm_segment_t *seg, size_t first, size_t count, si
 
 void arena_free_span(lm_page_t *page, bool purge) {
   lm_segment_t *seg = segment_of(page);
-  uint64_t now = arena_now();   /* maybe a system call: before the lock */
+  uint64_t now = os_clock_ms();   /* maybe a system call: before the lock */
   arena_lock();
   STAT_ADD(in_use_bytes, -(size_t)page->slice_count * LM_SLICE_SIZE);
   page->kind = LM_KIND_FREE;
@@ -621,7 +638,7 @@ void arena_free_span(lm_page_t *page, bool purge) {
   lm_page_t *d = span_release(seg, page->slice_index, page->slice_count, page->slice_count, now);
   if (purge) span_purge(d, now);
   if (!purger_running()) purge_expired(now);
-  size_t budget = dirty_budget();
+  size_t budget = dirty_budget(now);
   while (arena.dirty_bytes > budget && arena.dirty_head && arena.dirty_head != d &&
          span_purge(arena.dirty_head, now)) {
   }
@@ -634,7 +651,7 @@ bool arena_resize_span(lm_page_t *page, size_t n) {
   size_t first = page->slice_index, count = page->slice_count;
   if (n == count) return true;
   bool ok = false;
-  uint64_t now = os_now_ms();
+  uint64_t now = os_clock_ms();
   arena_lock();
   if (n < count) {
     STAT_ADD(in_use_bytes, -(count - n) * LM_SLICE_SIZE);
@@ -688,9 +705,9 @@ void arena_purge(bool force) {
 uint64_t arena_purge_tick(void) {
   for (;;) {
     uint64_t now = os_now_ms(), delay = lm_options.purge_delay_ms;
-    atomic_store_explicit(&coarse_ms, now, memory_order_relaxed);
     arena_lock();
-    arena.in_use_hw = arena.in_use_bytes;
+    arena.in_use_hw = in_use();
+    arena.hw_time = now;
     huge_expire(now);
     lm_page_t *d = arena.dirty_head;
     if (d && now - d->free_time >= delay) {

@@ -409,6 +409,9 @@ LM_HIDDEN int os_remap(void *p, size_t old_size, size_t new_size, void *fixed, v
 LM_HIDDEN void os_write(int fd, const void *buf, size_t len);
 LM_HIDDEN __attribute__((noreturn)) void os_abort(void);
 LM_HIDDEN uint64_t os_now_ms(void);
+/* os_now_ms for every span operation: a system call at most every few ms,
+ * so a reading may be that stale. */
+LM_HIDDEN uint64_t os_clock_ms(void);
 LM_HIDDEN int os_open_read(const char *path);                 /* fd, or -errno */
 LM_HIDDEN long os_read(int fd, void *buf, size_t len);          /* bytes, 0 at end, or -errno */
 LM_HIDDEN void os_close(int fd);
@@ -556,8 +559,6 @@ LM_HIDDEN void purger_kick_reclaim(void);
 LM_HIDDEN void purger_poll(void);
 /* Whether the purger thread runs (so the arena may cache by time). */
 LM_HIDDEN bool purger_running(void);
-/* Whether it is awake and stepping, so the clock it keeps is fresh. */
-LM_HIDDEN bool purger_ticking(void);
 LM_HIDDEN void purger_after_fork_child(void);
 
 /* ---- init.c --------------------------------------------------------------- */

@@ -34,16 +34,11 @@
 static _Atomic int state;    /* 0 not started, 1 running, 2 cannot run */
 static _Atomic int word;     /* futex word: bumped to wake the thread */
 static _Atomic int idle;     /* the thread sleeps until kicked */
-static _Atomic int ticking;  /* the thread steps, so the clock it keeps is fresh */
 static _Atomic int due;      /* a trim of abandoned heaps was asked for */
 static _Atomic uint64_t last_reclaim_ms;   /* without the thread: the last trim */
 static void *stack;          /* the thread's stack mapping */
 
 bool purger_running(void) { return atomic_load_explicit(&state, memory_order_relaxed) == 1; }
-
-bool purger_ticking(void) {
-  return atomic_load_explicit(&ticking, memory_order_relaxed) && purger_running();
-}
 
 static void purger_main(void *arg) {
   (void)arg;
@@ -53,11 +48,9 @@ static void purger_main(void *arg) {
     heap_reclaim_abandoned();
     uint64_t wait_ms = arena_purge_tick();
     if (wait_ms) {
-      atomic_store_explicit(&ticking, 1, memory_order_relaxed);
       os_futex_wait_ms(&word, w, wait_ms);
       continue;
     }
-    atomic_store_explicit(&ticking, 0, memory_order_relaxed);
     /* Sleep, unless work came in after the step: a kicker that set `due`
      * before we set `idle` did not see us idle and will not wake us. */
     atomic_store(&idle, 1);
@@ -114,7 +107,7 @@ void purger_kick_reclaim(void) {
 
 void purger_poll(void) {
   if (LM_LIKELY(!atomic_load_explicit(&due, memory_order_relaxed)) || purger_running()) return;
-  uint64_t now = os_now_ms(), last = atomic_load_explicit(&last_reclaim_ms, memory_order_relaxed);
+  uint64_t now = os_clock_ms(), last = atomic_load_explicit(&last_reclaim_ms, memory_order_relaxed);
   if (last && now - last < lm_options.purge_delay_ms) return;
   if (!atomic_exchange(&due, 0)) return;
   atomic_store_explicit(&last_reclaim_ms, now ? now : 1, memory_order_relaxed);
@@ -126,5 +119,4 @@ void purger_after_fork_child(void) {
   stack = NULL;
   atomic_store(&state, 0);
   atomic_store(&idle, 0);
-  atomic_store(&ticking, 0);
 }
