@@ -7,11 +7,11 @@
  * count as freed when the neighbour was, not when the purged span was:
  * otherwise the next step purges the neighbour at once (08ae851 did).
  *
- * Large object A (24 MiB, touched) is followed by B (256 KiB, touched).  A is
+ * Large object A (30 MiB, touched) is followed by B (256 KiB, touched).  A is
  * freed; when mincore shows its first page gone (the purge has started), B
  * is freed.  If A's last page was still resident then, B was freed inside
  * the window; 100 ms later (well within the 500 ms delay) B must still be
- * resident.  Missing the window proves nothing and is retried (up to 8
+ * resident.  Missing the window proves nothing and is retried (up to 12
  * times); the test fails only on a purge of B before its delay.
  */
 #define _GNU_SOURCE
@@ -23,7 +23,7 @@
 
 #include "check.h"
 
-#define A_SIZE (24 * MiB)
+#define A_SIZE (30 * MiB)
 #define B_SIZE (256 * KiB)
 
 static bool resident(const void *p) {
@@ -61,7 +61,7 @@ int main(void) {
   pthread_mutex_unlock(&mu);
 
   int hit = 0;
-  for (int attempt = 0; attempt < 8 && !hit; attempt++) {
+  for (int attempt = 0; attempt < 12 && !hit; attempt++) {
     char *a = lm_malloc(A_SIZE), *b = lm_malloc(B_SIZE);
     CHECK(a && b);
     memset(a, 1, A_SIZE);
