@@ -27,8 +27,9 @@
  * Where the OS refuses a purge (madvise fails on mlocked pages), the span
  * stays dirty and is filed anew, to be tried again a delay later.
  * Freed huge mappings are kept the same way (a few, within the same budget,
- * for the same delay) and reused for the next huge object that needs no
- * zeroes, trimmed or grown with mremap.  lm_trim purges everything at once.
+ * for the same delay) and reused for the next huge object, trimmed or grown
+ * with mremap (and purged first when calloc needs zeroes: nothing written,
+ * nothing made resident).  lm_trim purges everything at once.
  *
  * Huge mappings are "committed" (os_map): the kernel's overcommit policy
  * judges each as it judges glibc's, so an impossible size fails with ENOMEM.
@@ -427,12 +428,22 @@ static void huge_uncache(size_t i) {
   arena.huge_cache[i] = NULL;
 }
 
+/* Purges a cached huge mapping past its header (so it reads zero); false if
+ * the OS refused. */
+static bool huge_purge(lm_segment_t *seg) {
+  size_t header = LM_HEADER_SLICES * LM_SLICE_SIZE;
+  if (os_purge((uint8_t *)seg + header, seg->mapping_size - header) != 0) return false;
+  STAT_ADD(purged_bytes, seg->mapping_size - header);
+  return true;
+}
+
 lm_segment_t *arena_huge_map(size_t size, size_t align, bool zero, bool *zeroed) {
   arena_lock();
   /* A cached mapping is segment-aligned and dirty: it serves an object that
-   * needs no more alignment and no zeroes (zeroing it would write over pages
-   * the program may never have touched, and make them resident). */
-  bool reuse = !zero && align <= LM_SEGMENT_SIZE;
+   * needs no more alignment; for one that needs zeroes it is purged first
+   * (writing zeroes would touch pages the program may never have, and make
+   * them resident; a fresh mapping beside it would keep both resident). */
+  bool reuse = align <= LM_SEGMENT_SIZE;
   /* A cached mapping that fits, trimmed in place (mremap) if much larger. */
   size_t best = HUGE_CACHE_MAX;
   for (size_t i = 0; reuse && i < HUGE_CACHE_MAX; i++) {
@@ -455,7 +466,7 @@ lm_segment_t *arena_huge_map(size_t size, size_t align, bool zero, bool *zeroed)
     }
     in_use_note();
     arena_unlock();
-    *zeroed = false;
+    *zeroed = zero && huge_purge(seg);
     return seg;
   }
   /* None fits: grow the largest cached one instead (mremap keeps its pages,
@@ -469,9 +480,10 @@ lm_segment_t *arena_huge_map(size_t size, size_t align, bool zero, bool *zeroed)
     lm_segment_t *seg = arena.huge_cache[largest];
     huge_uncache(largest);
     arena_unlock();
+    bool purged = zero && huge_purge(seg);
     lm_segment_t *grown = arena_huge_remap(seg, size);
     if (grown) {
-      *zeroed = false;
+      *zeroed = purged;
       return grown;
     }
     arena_lock();

@@ -36,8 +36,8 @@
  * such a late call must not make or keep a heap that nobody would give up.
  * A late free goes straight home (a remote free to the page's heap); a late
  * malloc borrows an abandoned heap for the one block and gives it back.
- * Threads without a heap (exited, or not yet allocating) count their frees
- * and large objects in lm_heap_exited, atomically.  Heaps are never freed, so
+ * Threads without a heap (exited, or with only large objects so far) count
+ * their frees and large objects in lm_heap_exited, atomically.  Heaps are never freed, so
  * a stale heap pointer in a page (read by a remote free) always points at a
  * valid heap, and the number of heaps is bounded by the most threads alive
  * at once.
@@ -572,9 +572,14 @@ void heap_free_slow(lm_heap_t *h, lm_page_t *page, void *p) {
    * class first. */
   unsigned c = page->cls;
   b->tag = block_tag(b);
-  /* A thread without a heap (exited, or that has not allocated) keeps
-   * nothing: the block goes straight home. */
-  bool own = !heap_is_sentinel(h);
+  /* A live thread without a heap yet gets one here (its own counters, its
+   * foreign lists: a consumer thread may never allocate); a thread that gave
+   * its heap up at exit keeps nothing: the block goes straight home.  (glibc
+   * frees at thread exit only what the thread allocated, so the first
+   * allocator call of a thread is never such a late free.) */
+  if (h == &lm_heap_empty) h = heap_get();
+  bool own = h && !heap_is_sentinel(h);
+  if (!h) h = &lm_heap_exited;
   lm_page_t *f = own && c < LM_DIRECT_CLASSES && c >= FOREIGN_MIN_CLASS ? &h->foreign[c] : NULL;
   if (f && f->free == NULL) f->capacity = f->used = 0;   /* the fast path emptied it */
   if (f && (size_t)(f->capacity - f->used) * f->block_size < FOREIGN_BYTES) {

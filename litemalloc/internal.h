@@ -466,9 +466,9 @@ LM_HIDDEN void arena_purge(bool force);
 /* Huge segments: a mapping of `size` bytes (a multiple of the OS page)
  * aligned to the segment size, registered in the segment map, committed (the
  * kernel's overcommit policy applies).  For align above the segment size, its
- * second segment is aligned to align.  A freed one that fits is reused unless
- * zero is set (then the memory is fresh from the OS, *zeroed true).  Resized
- * in place or moved without copying (mremap); unmapped. */
+ * second segment is aligned to align.  A freed one that fits is reused, and
+ * purged first when zero is set (*zeroed says whether the memory reads
+ * zero).  Resized in place or moved without copying (mremap); unmapped. */
 LM_HIDDEN lm_segment_t *arena_huge_map(size_t size, size_t align, bool zero, bool *zeroed);
 LM_HIDDEN lm_segment_t *arena_huge_remap(lm_segment_t *seg, size_t size);
 LM_HIDDEN void arena_huge_unmap(lm_segment_t *seg);

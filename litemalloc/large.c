@@ -14,8 +14,8 @@
  * the first segment when the alignment is below the segment size, else at
  * the start of the second segment, which the arena places at an aligned
  * address.  Its descriptor is always the one of the first slice after the
- * header (huge_page).  A zeroed huge object is fresh from the OS: nothing is
- * written to it.
+ * header (huge_page).  A zeroed huge object is fresh from the OS (or a
+ * cached mapping purged): nothing is written to it.
  */
 #include <string.h>
 

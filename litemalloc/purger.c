@@ -51,10 +51,12 @@ static void purger_main(void *arg) {
       os_futex_wait_ms(&word, w, wait_ms);
       continue;
     }
-    /* Sleep, unless work came in after the step: a kicker that set `due`
-     * before we set `idle` did not see us idle and will not wake us. */
+    /* Sleep, unless work came in after the step: a kicker that cached
+     * memory or set `due` before we set `idle` did not see us idle and will
+     * not wake us.  (The tick takes the arena lock, which orders it against
+     * a kicker's caching.) */
     atomic_store(&idle, 1);
-    if (atomic_load(&due)) {
+    if (atomic_load(&due) || arena_purge_tick()) {
       atomic_store(&idle, 0);
       continue;
     }
@@ -93,10 +95,7 @@ static void purger_wake(void) {
 void purger_kick(void) {
   int s = atomic_load_explicit(&state, memory_order_relaxed);
   if (s == 0) purger_start();
-  else if (s == 1) {
-    if (!atomic_load_explicit(&due, memory_order_relaxed)) atomic_store(&due, 1);
-    purger_wake();
-  }
+  else if (s == 1) purger_wake();
 }
 
 void purger_kick_reclaim(void) {

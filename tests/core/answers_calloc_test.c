@@ -50,19 +50,6 @@ static size_t count_nonzero(const void *p, size_t n) {
   return c;
 }
 
-static long rss_kib(void) {
-  char b[256];
-  int fd = open("/proc/self/statm", O_RDONLY);
-  CHECK(fd >= 0);
-  ssize_t n = read(fd, b, sizeof b - 1);
-  close(fd);
-  CHECK(n > 0);
-  b[n] = '\0';
-  long size, rss;
-  CHECK(sscanf(b, "%ld %ld", &size, &rss) == 2);
-  return rss * (sysconf(_SC_PAGESIZE) / 1024);
-}
-
 static double now_s(void) {
   struct timespec t;
   clock_gettime(CLOCK_MONOTONIC, &t);

@@ -42,54 +42,6 @@ static int check_fill(const void *p, size_t n, unsigned seed) {
 
 #define GiB (1024 * MiB)
 
-/* The kernel's overcommit policy (/proc/sys/vm/overcommit_memory: 0
- * heuristic, 1 always, 2 strict), or -1 if it cannot be read. */
-static int overcommit_mode(void) {
-  FILE *f = fopen("/proc/sys/vm/overcommit_memory", "r");
-  int mode = -1;
-  if (f) {
-    if (fscanf(f, "%d", &mode) != 1) mode = -1;
-    fclose(f);
-  }
-  return mode;
-}
-
-/* A /proc/meminfo field in bytes ("MemTotal:"), or 0. */
-static size_t meminfo_bytes(const char *key) {
-  FILE *f = fopen("/proc/meminfo", "r");
-  char line[256];
-  size_t v = 0, klen = strlen(key);
-  if (!f) return 0;
-  while (fgets(line, sizeof line, f))
-    if (strncmp(line, key, klen) == 0) v = (size_t)strtoull(line + klen, NULL, 10) * 1024;
-  fclose(f);
-  return v;
-}
-
-/* What the overcommit policy does with one private writable mapping of n
- * bytes: 1 grants it, 0 refuses it, -1 cannot tell.  Mode 0 refuses a
- * mapping larger than RAM + swap; mode 2 one beyond what is left of the
- * commit limit. */
-static int kernel_grants(size_t n) {
-  switch (overcommit_mode()) {
-    case 0: {
-      size_t total = meminfo_bytes("MemTotal:") + meminfo_bytes("SwapTotal:");
-      if (total == 0) return -1;
-      return n > total ? 0 : 1;
-    }
-    case 1:
-      return 1;
-    case 2: {
-      size_t limit = meminfo_bytes("CommitLimit:"), used = meminfo_bytes("Committed_AS:");
-      if (limit == 0) return -1;
-      if (n > limit) return 0;
-      return used < limit && n + 256 * MiB < limit - used ? 1 : -1;
-    }
-    default:
-      return -1;
-  }
-}
-
 /* stats_now() (check.h), checking that lm_stats left errno alone. */
 static lm_stats_t stats_checked(void) {
   lm_stats_t s;
@@ -718,19 +670,6 @@ static void test_stats_print(void) {
   CHECK(strchr(text, '\n') != NULL);
   CHECK(strstr(text, "live") != NULL);
   for (size_t i = 0; i < len; i++) CHECK(text[i] != '\0');
-}
-
-static long rss_kib(void) {
-  char b[256];
-  int fd = open("/proc/self/statm", O_RDONLY);
-  CHECK(fd >= 0);
-  ssize_t n = read(fd, b, sizeof b - 1);
-  close(fd);
-  CHECK(n > 0);
-  b[n] = '\0';
-  long size, rss;
-  CHECK(sscanf(b, "%ld %ld", &size, &rss) == 2);
-  return rss * (sysconf(_SC_PAGESIZE) / 1024);
 }
 
 static void test_trim(void) {

@@ -104,51 +104,6 @@ static void check_enomem(void) {
 
 #define GiB ((size_t)1 << 30)
 
-/* The kernel's overcommit policy (0 heuristic, 1 always, 2 strict), or -1. */
-static int overcommit_mode(void) {
-  FILE *f = fopen("/proc/sys/vm/overcommit_memory", "r");
-  int mode = -1;
-  if (f) {
-    if (fscanf(f, "%d", &mode) != 1) mode = -1;
-    fclose(f);
-  }
-  return mode;
-}
-
-/* A /proc/meminfo field in bytes ("MemTotal:"), or 0. */
-static size_t meminfo_bytes(const char *key) {
-  FILE *f = fopen("/proc/meminfo", "r");
-  char line[256];
-  size_t v = 0, klen = strlen(key);
-  if (!f) return 0;
-  while (fgets(line, sizeof line, f))
-    if (strncmp(line, key, klen) == 0) v = (size_t)strtoull(line + klen, NULL, 10) * 1024;
-  fclose(f);
-  return v;
-}
-
-/* 1: the overcommit policy grants one mapping of n bytes, 0: it refuses
- * it (mode 0: larger than RAM + swap; mode 2: beyond the commit limit),
- * -1: cannot tell. */
-static int kernel_grants(size_t n) {
-  switch (overcommit_mode()) {
-    case 0: {
-      size_t total = meminfo_bytes("MemTotal:") + meminfo_bytes("SwapTotal:");
-      return total == 0 ? -1 : n > total ? 0 : 1;
-    }
-    case 1:
-      return 1;
-    case 2: {
-      size_t limit = meminfo_bytes("CommitLimit:"), used = meminfo_bytes("Committed_AS:");
-      if (limit == 0) return -1;
-      if (n > limit) return 0;
-      return used < limit && n + ((size_t)256 << 20) < limit - used ? 1 : -1;
-    }
-    default:
-      return -1;
-  }
-}
-
 /* Requests no machine can back are NULL/ENOMEM as with glibc (under the
  * default and the strict overcommit policy; granted under policy 1), a failed
  * realloc keeps the block, and 1 GiB still succeeds. */
