@@ -280,7 +280,7 @@ static void huge_uncache(size_t i);
 
 /* Unmaps the cached huge mappings older than the delay.  Lock held. */
 static void huge_expire(uint64_t now) {
-  for (size_t i = 0; i < HUGE_CACHE_MAX; i++) {
+  for (size_t i = 0; arena.huge_cached_bytes && i < HUGE_CACHE_MAX; i++) {
     lm_segment_t *seg = arena.huge_cache[i];
     if (seg && now - seg->cached_time >= lm_options.purge_delay_ms) {
       huge_uncache(i);

@@ -55,6 +55,11 @@ void error_free_foreign(const void *p) {
   error_fatal("invalid pointer (not allocated by litemalloc):", p);
 }
 
+void error_free_tagged(const void *b) {
+  if (((const lm_block_t *)b)->tag == block_tag(b)) error_free_double(b);
+  error_free_invalid(b);
+}
+
 void error_use_after_free(const void *p) {
   error_fatal("use after free: realloc or usable size of the freed block", p);
 }

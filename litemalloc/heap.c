@@ -484,29 +484,32 @@ bool heap_validate(const lm_heap_t *h) {
 
 /* ---- slow paths ------------------------------------------------------------- */
 
-static void *heap_malloc_from(lm_heap_t *h, unsigned c);
+static LM_NOINLINE void *heap_malloc_sentinel(lm_heap_t *h, unsigned c);
+static inline __attribute__((always_inline)) void *heap_malloc_from(lm_heap_t *h, unsigned c);
 
-/* malloc after the thread gave its heap up: borrow one for this block. */
-static LM_NOINLINE void *heap_malloc_exited(unsigned c) {
-  lm_heap_t *h = heap_acquire();
+void *heap_malloc_slow(lm_heap_t *h, unsigned c) {
+  if (LM_UNLIKELY(heap_is_sentinel(h))) return heap_malloc_sentinel(h, c);
+  if (LM_UNLIKELY(!lm_tls_registered)) heap_register_exit(h);
+  return heap_malloc_from(h, c);
+}
+
+/* The first allocation of a thread, or one after it gave its heap up at
+ * exit: then it borrows an abandoned heap for this one block. */
+static void *heap_malloc_sentinel(lm_heap_t *h, unsigned c) {
+  if (h == &lm_heap_empty) {
+    h = heap_get();
+    if (!h) { error_set_errno(12 /* ENOMEM */); return NULL; }
+    return heap_malloc_slow(h, c);
+  }
+  h = heap_acquire();
   if (!h) { error_set_errno(12 /* ENOMEM */); return NULL; }
   void *p = heap_malloc_from(h, c);
   heap_release(h);
   return p;
 }
 
-void *heap_malloc_slow(lm_heap_t *h, unsigned c) {
-  if (h == &lm_heap_exited) return heap_malloc_exited(c);
-  if (h == &lm_heap_empty) {
-    h = heap_get();
-    if (!h) { error_set_errno(12 /* ENOMEM */); return NULL; }
-  }
-  heap_register_exit(h);
-  return heap_malloc_from(h, c);
-}
-
 /* The slow path proper, for a heap the calling thread holds. */
-static void *heap_malloc_from(lm_heap_t *h, unsigned c) {
+static inline __attribute__((always_inline)) void *heap_malloc_from(lm_heap_t *h, unsigned c) {
   if (c < LM_DIRECT_CLASSES) {
     lm_page_t *f = &h->foreign[c];
     if (h->direct[sizeclass_direct_first(c)] == f) {

@@ -373,11 +373,9 @@ LM_HIDDEN LM_NOINLINE void error_free_invalid(const void *p);
 LM_HIDDEN LM_NOINLINE void error_free_double(const void *p);
 LM_HIDDEN LM_NOINLINE void error_free_foreign(const void *p);
 LM_HIDDEN LM_COLD __attribute__((noreturn)) void error_use_after_free(const void *p);
-/* The fault of freeing block b, whose tag says it is free. */
-static inline void error_free_tagged(const void *b) {
-  if (((const lm_block_t *)b)->tag == block_tag(b)) error_free_double(b);
-  else error_free_invalid(b);
-}
+/* The fault of freeing block b, whose tag says it is free: a double free,
+ * or an invalid pointer (a block never handed out). */
+LM_HIDDEN LM_NOINLINE void error_free_tagged(const void *b);
 LM_HIDDEN void error_warn(const char *msg, const char *detail);
 /* Formats v as hex (0x...) into buf (>= 19 bytes); returns the length. */
 LM_HIDDEN size_t error_hex(char *buf, uintptr_t v);
