@@ -25,7 +25,7 @@
  * purger the budget follows the memory in use, so freeing everything leaves
  * at most about dirty_min resident even if no call follows.
  * Where the OS refuses a purge (madvise fails on mlocked pages), the span
- * stays dirty and is filed anew, to be tried again a delay later.
+ * stays dirty and is filed anew, to be tried again PURGE_RETRY_MS later.
  * Freed huge mappings are kept the same way (a few, within the same budget,
  * for the same delay) and reused for the next huge object, trimmed or grown
  * with mremap (and purged first when calloc needs zeroes: nothing written,
@@ -59,6 +59,9 @@
  * after freeing everything. */
 #define DIRTY_MAX_PER_IN_USE 8
 #define HUGE_CACHE_MAX 4
+/* A span whose purge the OS refused (mlocked pages) is tried again this much
+ * later than the delay, not at every step. */
+#define PURGE_RETRY_MS 10000
 
 uint8_t lm_segmap[LM_SEGMAP_SIZE];
 uint8_t *lm_region_base;
@@ -258,12 +261,13 @@ static lm_page_t *span_make_free(lm_segment_t *seg, size_t first, size_t count, 
 }
 
 /* Gives a dirty free span's pages back; false when the OS refused (then the
- * span stays dirty, filed anew as freed at `now`).  Lock held. */
+ * span stays dirty, filed anew to be tried again PURGE_RETRY_MS later).
+ * Lock held. */
 static bool span_purge(lm_page_t *d, uint64_t now) {
   LM_INTERNAL_ASSERT(d->kind == LM_KIND_FREE && d->dirty_slices > 0);
   dirty_remove(d);
   if (os_purge(span_addr(d), (size_t)d->slice_count * LM_SLICE_SIZE) != 0) {
-    d->free_time = now;
+    d->free_time = now + PURGE_RETRY_MS;
     dirty_append(d);
     return false;
   }
@@ -278,11 +282,19 @@ static bool span_purge(lm_page_t *d, uint64_t now) {
 static void huge_unmap_locked(lm_segment_t *seg);
 static void huge_uncache(size_t i);
 
+/* Whether memory freed at time t has waited out the purge delay by now.  A
+ * clock read before the lock can be a little older than a t stamped by a
+ * thread that took the lock first, and a refused purge stamps a time ahead:
+ * neither has expired. */
+static bool expired(uint64_t now, uint64_t t) {
+  return now >= t && now - t >= lm_options.purge_delay_ms;
+}
+
 /* Unmaps the cached huge mappings older than the delay.  Lock held. */
 static void huge_expire(uint64_t now) {
   for (size_t i = 0; arena.huge_cached_bytes && i < HUGE_CACHE_MAX; i++) {
     lm_segment_t *seg = arena.huge_cache[i];
-    if (seg && now - seg->cached_time >= lm_options.purge_delay_ms) {
+    if (seg && expired(now, seg->cached_time)) {
       huge_uncache(i);
       huge_unmap_locked(seg);
     }
@@ -290,7 +302,7 @@ static void huge_expire(uint64_t now) {
 }
 
 static void purge_expired(uint64_t now) {
-  while (arena.dirty_head && now - arena.dirty_head->free_time >= lm_options.purge_delay_ms &&
+  while (arena.dirty_head && expired(now, arena.dirty_head->free_time) &&
          span_purge(arena.dirty_head, now)) {
   }
   huge_expire(now);
@@ -311,10 +323,11 @@ static void in_use_note(void) {
  * without it the span operations do, and as nothing purges after a
  * program's last call, the budget is also capped at DIRTY_MAX_PER_IN_USE
  * times what is in use now: a program that frees everything and sleeps
- * keeps at most dirty_min.  now is the span operation's clock.  Lock held. */
+ * keeps at most dirty_min, besides the span it freed last (see cache_trim).
+ * now is the span operation's clock.  Lock held. */
 static size_t dirty_budget(uint64_t now) {
   bool thread = purger_running();
-  if (!thread && now - arena.hw_time >= lm_options.purge_delay_ms) {
+  if (!thread && expired(now, arena.hw_time)) {
     arena.in_use_hw = in_use();
     arena.hw_time = now;
   }
@@ -338,13 +351,19 @@ static bool aligned_at(uintptr_t a, size_t align, size_t skew) {
  * than it uses; only then size + align, with both ends cut off. */
 static uint8_t *reserve_aligned(size_t size, size_t align, size_t skew, bool commit) {
   void *p;
+  const uintptr_t top = (uintptr_t)1 << LM_ADDRESS_BITS;   /* the segment map's reach */
   if (size > PTRDIFF_MAX - align || os_map(size, NULL, commit, &p) != 0) return NULL;
   STAT_ADD(mmap_calls, 1);
+  if ((uintptr_t)p > top - size) {   /* beyond 47 bits (5-level paging) */
+    os_unmap(p, size);
+    return NULL;
+  }
   if (aligned_at((uintptr_t)p, align, skew)) return p;
   os_unmap(p, size);
   uintptr_t down = (((uintptr_t)p + skew) & ~(uintptr_t)(align - 1)) - skew;
   uintptr_t hints[2] = {down, down + align};
   for (size_t i = 0; i < 2; i++) {
+    if (hints[i] > top - size || hints[i] < LM_SEGMENT_SIZE) continue;
     if (os_map(size, (void *)hints[i], commit, &p) != 0) return NULL;
     STAT_ADD(mmap_calls, 1);
     if ((uintptr_t)p == hints[i]) return p;
@@ -352,6 +371,10 @@ static uint8_t *reserve_aligned(size_t size, size_t align, size_t skew, bool com
   }
   if (os_map(size + align, NULL, commit, &p) != 0) return NULL;
   STAT_ADD(mmap_calls, 1);
+  if ((uintptr_t)p > top - size - align) {
+    os_unmap(p, size + align);
+    return NULL;
+  }
   uintptr_t start = (((uintptr_t)p + skew + align - 1) & ~(uintptr_t)(align - 1)) - skew;
   size_t head = start - (uintptr_t)p, tail = align - head;
   if (head) os_unmap(p, head);
@@ -513,19 +536,19 @@ lm_segment_t *arena_huge_map(size_t size, size_t align, bool zero, bool *zeroed)
 void arena_huge_unmap(lm_segment_t *seg) {
   uint64_t now = os_clock_ms();
   arena_lock();
+  STAT_ADD(huge_cached_bytes, seg->mapping_size);   /* no longer in use (see in_use) */
   size_t budget = dirty_budget(now);
-  if (arena.dirty_bytes + arena.huge_cached_bytes + seg->mapping_size <= budget &&
-      lm_options.purge_delay_ms > 0) {
+  if (arena.dirty_bytes + arena.huge_cached_bytes <= budget && lm_options.purge_delay_ms > 0) {
     for (size_t i = 0; i < HUGE_CACHE_MAX; i++) {
       if (arena.huge_cache[i]) continue;
       seg->cached_time = now;
       arena.huge_cache[i] = seg;
-      STAT_ADD(huge_cached_bytes, seg->mapping_size);
       arena_unlock();
       purger_kick();
       return;
     }
   }
+  STAT_ADD(huge_cached_bytes, -seg->mapping_size);
   huge_unmap_locked(seg);
   arena_unlock();
 }
@@ -640,6 +663,18 @@ static lm_page_t *span_release(lm_segment_t *seg, size_t first, size_t count, si
   return span_make_free(seg, first, count, dirty, time);
 }
 
+/* After dirty span d was filed: without the purger, purge what expired; in
+ * any case keep the dirty total within the budget (d itself excepted, so
+ * that a loop that frees and allocates one object does not thrash).  Lock
+ * held. */
+static void cache_trim(lm_page_t *d, uint64_t now) {
+  if (!purger_running()) purge_expired(now);
+  size_t budget = dirty_budget(now);
+  while (arena.dirty_bytes > budget && arena.dirty_head && arena.dirty_head != d &&
+         span_purge(arena.dirty_head, now)) {
+  }
+}
+
 void arena_free_span(lm_page_t *page, bool purge) {
   lm_segment_t *seg = segment_of(page);
   uint64_t now = os_clock_ms();   /* maybe a system call: before the lock */
@@ -649,11 +684,7 @@ void arena_free_span(lm_page_t *page, bool purge) {
   __atomic_store_n(&page->owner, LM_OWNER_FREE, __ATOMIC_RELAXED);
   lm_page_t *d = span_release(seg, page->slice_index, page->slice_count, page->slice_count, now);
   if (purge) span_purge(d, now);
-  if (!purger_running()) purge_expired(now);
-  size_t budget = dirty_budget(now);
-  while (arena.dirty_bytes > budget && arena.dirty_head && arena.dirty_head != d &&
-         span_purge(arena.dirty_head, now)) {
-  }
+  cache_trim(d, now);
   arena_unlock();
   purger_kick();
 }
@@ -669,7 +700,7 @@ bool arena_resize_span(lm_page_t *page, size_t n) {
     STAT_ADD(in_use_bytes, -(count - n) * LM_SLICE_SIZE);
     page->slice_count = (uint16_t)n;
     map_fill(seg, first + n, count - n, &seg->pages[first + n]);
-    span_release(seg, first + n, count - n, count - n, now);
+    cache_trim(span_release(seg, first + n, count - n, count - n, now), now);
     ok = true;
   } else if (first + n <= LM_SLICES && first + count < LM_SLICES) {
     lm_page_t *r = segment_slices(seg)[first + count];
@@ -690,6 +721,7 @@ bool arena_resize_span(lm_page_t *page, size_t n) {
     }
   }
   arena_unlock();
+  if (ok && n < count) purger_kick();
   return ok;
 }
 
@@ -722,7 +754,7 @@ uint64_t arena_purge_tick(void) {
     arena.hw_time = now;
     huge_expire(now);
     lm_page_t *d = arena.dirty_head;
-    if (d && now - d->free_time >= delay) {
+    if (d && expired(now, d->free_time)) {
       /* Purge outside the lock: take the span out of the bins and make it
        * look in use so that no neighbour merges with it meanwhile. */
       lm_segment_t *seg = segment_of(d);
@@ -735,17 +767,17 @@ uint64_t arena_purge_tick(void) {
       arena_lock();
       arena.purging = NULL;
       if (purged) STAT_ADD(purged_bytes, dirty * LM_SLICE_SIZE);
-      /* Refused (mlocked pages): still dirty, tried again a delay later. */
-      span_release(seg, first, count, purged ? 0 : dirty, now);
+      /* Refused (mlocked pages): still dirty, tried again later. */
+      span_release(seg, first, count, purged ? 0 : dirty, purged ? now : now + PURGE_RETRY_MS);
       arena_unlock();
       continue;
     }
     uint64_t wait = 0;
-    if (d) wait = delay - (now - d->free_time);
+    if (d) wait = d->free_time + delay - now;
     for (size_t i = 0; i < HUGE_CACHE_MAX; i++) {
       lm_segment_t *seg = arena.huge_cache[i];
       if (!seg) continue;
-      uint64_t w = delay - (now - seg->cached_time);
+      uint64_t w = seg->cached_time + delay > now ? seg->cached_time + delay - now : 1;
       if (!wait || w < wait) wait = w;
     }
     arena_unlock();

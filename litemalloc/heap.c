@@ -83,6 +83,23 @@ static uint8_t *meta_next, *meta_end; /* bump area for heap structs */
 
 /* ---- class queues ------------------------------------------------------- */
 
+/* Marks h busy for the length of a change to its structure and returns what
+ * to restore (changes nest: a free inside a trim).  A thread forked from
+ * another in the middle of one would inherit a torn heap; see
+ * heap_fork_child.  The compiler barriers keep the flag around the stores
+ * (x86 stores become visible in order). */
+static bool heap_busy(lm_heap_t *h) {
+  bool was = h->busy;
+  h->busy = true;
+  __atomic_signal_fence(__ATOMIC_SEQ_CST);
+  return was;
+}
+
+static void heap_unbusy(lm_heap_t *h, bool was) {
+  __atomic_signal_fence(__ATOMIC_SEQ_CST);
+  h->busy = was;
+}
+
 static bool queue_empty(const lm_heap_t *h, unsigned c) { return h->pages[c] == &lm_page_empty; }
 
 /* Points class c's direct entries at p. */
@@ -220,16 +237,19 @@ static lm_heap_t *heap_acquire(void) {
   return h;
 }
 
-/* Puts a heap the calling thread is done with on the abandoned list. */
+/* Puts a heap the calling thread is done with on the abandoned list.  A
+ * remote free that saw it still active did not ask for a trim: if one came
+ * after the last collect, ask now (seq_cst against remote_push). */
 static void heap_release(lm_heap_t *h) {
   heap_publish_all(h);
   arena_lock();
-  __atomic_store_n(&h->active, false, __ATOMIC_RELAXED);
+  __atomic_store_n(&h->active, false, __ATOMIC_SEQ_CST);
   __atomic_store_n(&h->kicked, false, __ATOMIC_RELAXED);
   h->next_abandoned = heaps_abandoned;
   heaps_abandoned = h;
   __atomic_store_n(&heaps_active, heaps_active - 1, __ATOMIC_RELAXED);
   arena_unlock();
+  if (atomic_load_explicit(&h->remote, memory_order_seq_cst)) purger_kick_reclaim();
 }
 
 lm_heap_t *heap_get(void) {
@@ -259,9 +279,11 @@ void heap_register_exit(lm_heap_t *h) {
 void heap_abandon(lm_heap_t *h) {
   if (heap_is_sentinel(h)) return;
   lm_tls_heap = &lm_heap_exited;   /* for good: see the top of this file */
+  bool was = heap_busy(h);
   foreign_flush(h);
   heap_collect_remote(h);
   heap_spares_release(h);
+  heap_unbusy(h, was);
   heap_release(h);
 }
 
@@ -287,6 +309,10 @@ void heap_fork_child(void) {
     if (!h->active) continue;
     h->active = false;
     h->kicked = false;
+    /* A heap its thread was changing at the fork may be torn: it is left
+     * out (its memory stays with it), never adopted or trimmed.  A torn
+     * fast path (a block half taken or half freed) only loses that block. */
+    if (h->busy) continue;
     h->next_abandoned = heaps_abandoned;
     heaps_abandoned = h;
   }
@@ -336,6 +362,7 @@ size_t heap_counts(size_t *made) {
 void heap_page_empty(lm_heap_t *h, lm_page_t *page) {
   unsigned c = page->cls;
   if (h->pages[c] == page && h->tails[c] == page) return;
+  bool was = heap_busy(h);
   queue_remove(h, c, page);
   heap_publish(h, c);
   if (h->spare_count < HEAP_SPARE_MAX) {
@@ -343,9 +370,10 @@ void heap_page_empty(lm_heap_t *h, lm_page_t *page) {
     page->next = h->spare;
     h->spare = page;
     h->spare_count++;
-    return;
+  } else {
+    arena_free_span(page, false);
   }
-  arena_free_span(page, false);
+  heap_unbusy(h, was);
 }
 
 static void heap_spares_release(lm_heap_t *h) {
@@ -369,13 +397,14 @@ static void heap_free_block(lm_heap_t *h, lm_page_t *page, lm_block_t *b) {
   if (--page->used == 0) heap_page_empty(h, page);
 }
 
-/* Gives block b (tagged free) to the heap that owns its page. */
+/* Gives block b (tagged free) to the heap that owns its page.  seq_cst, so
+ * that a pusher that then reads the owner active is seen by heap_release. */
 static void remote_push(lm_heap_t *owner, lm_block_t *b) {
   lm_block_t *head = atomic_load_explicit(&owner->remote, memory_order_relaxed);
   do {
     b->next = head;
   } while (!atomic_compare_exchange_weak_explicit(&owner->remote, &head, b,
-                                                  memory_order_release, memory_order_relaxed));
+                                                  memory_order_seq_cst, memory_order_relaxed));
 }
 
 /* Empties class c's foreign list (after the fast path took what it wanted)
@@ -422,6 +451,7 @@ void heap_collect_remote(lm_heap_t *h) {
 }
 
 void heap_trim(lm_heap_t *h) {
+  bool was = heap_busy(h);
   foreign_flush(h);
   heap_collect_remote(h);
   for (unsigned c = 0; c < LM_CLASSES; c++) {
@@ -437,6 +467,7 @@ void heap_trim(lm_heap_t *h) {
   }
   heap_spares_release(h);
   heap_publish_all(h);
+  heap_unbusy(h, was);
 }
 
 static lm_page_t *heap_page_new(lm_heap_t *h, unsigned c) {
@@ -490,7 +521,10 @@ static inline __attribute__((always_inline)) void *heap_malloc_from(lm_heap_t *h
 void *heap_malloc_slow(lm_heap_t *h, unsigned c) {
   if (LM_UNLIKELY(heap_is_sentinel(h))) return heap_malloc_sentinel(h, c);
   if (LM_UNLIKELY(!lm_tls_registered)) heap_register_exit(h);
-  return heap_malloc_from(h, c);
+  bool was = heap_busy(h);
+  void *p = heap_malloc_from(h, c);
+  heap_unbusy(h, was);
+  return p;
 }
 
 /* The first allocation of a thread, or one after it gave its heap up at
@@ -503,7 +537,9 @@ static void *heap_malloc_sentinel(lm_heap_t *h, unsigned c) {
   }
   h = heap_acquire();
   if (!h) { error_set_errno(12 /* ENOMEM */); return NULL; }
+  bool was = heap_busy(h);
   void *p = heap_malloc_from(h, c);
+  heap_unbusy(h, was);
   heap_release(h);
   return p;
 }
@@ -567,7 +603,9 @@ void heap_free_slow(lm_heap_t *h, lm_page_t *page, void *p) {
   debug_on_free(page, b);
   if (owner_heap == h) {   /* our own page (full, or outside the primary reservation) */
     lm_stat_add(h->frees[page->cls], 1);
+    bool was = heap_busy(h);
     heap_free_block(h, page, b);
+    heap_unbusy(h, was);
     return;
   }
   /* A remote free: keep the block for reuse, or publish it to the owner.
@@ -586,13 +624,16 @@ void heap_free_slow(lm_heap_t *h, lm_page_t *page, void *p) {
   lm_page_t *f = own && c < LM_DIRECT_CLASSES && c >= FOREIGN_MIN_CLASS ? &h->foreign[c] : NULL;
   if (f && f->free == NULL) f->capacity = f->used = 0;   /* the fast path emptied it */
   if (f && (size_t)(f->capacity - f->used) * f->block_size < FOREIGN_BYTES) {
+    bool was = heap_busy(h);
     b->next = f->free;
     f->free = b;
     f->capacity++;
+    heap_unbusy(h, was);
   } else {
     remote_push(owner_heap, b);
-    /* Into a heap without a thread: have it trimmed, once per cycle. */
-    if (!__atomic_load_n(&owner_heap->active, __ATOMIC_RELAXED) &&
+    /* Into a heap without a thread: have it trimmed, once per cycle
+     * (seq_cst: see heap_release). */
+    if (!__atomic_load_n(&owner_heap->active, __ATOMIC_SEQ_CST) &&
         !__atomic_load_n(&owner_heap->kicked, __ATOMIC_RELAXED)) {
       __atomic_store_n(&owner_heap->kicked, true, __ATOMIC_RELAXED);
       purger_kick_reclaim();

@@ -27,8 +27,9 @@
  * The re-entry rule.  glibc calls malloc and free with its own locks held
  * (the thread-stack cache in pthread_create/join/exit, the dynamic loader's
  * lock, stdio, fork).  So nothing reachable from an allocation entry point
- * calls into libc, beyond memcpy, memset and memmove and the errno location
- * (all lock-free), and nothing waits on anything a libc caller could hold:
+ * calls into libc, beyond memcpy, memset and memmove, the errno location and
+ * pthread_setspecific (all lock-free), and nothing waits on anything a libc
+ * caller could hold:
  * the core's own locks are never held across a call out of the core.  The
  * thread-exit key and the fork handlers are registered at start-up, from
  * the constructor or the first allocation, never from a later free.  The
@@ -203,6 +204,8 @@ struct lm_heap_s {
   lm_heap_t *next_abandoned;      /* abandoned heaps waiting to be adopted */
   bool active;                    /* a thread owns it */
   bool kicked;                    /* abandoned: the purger was told to trim it */
+  bool busy;                      /* its thread is changing its queues, spares or
+                                     foreign lists (a fork child leaves it alone) */
   _Alignas(64) _Atomic(lm_block_t *) remote;  /* blocks freed by other threads */
   char pad[56];
 };
@@ -419,9 +422,10 @@ LM_HIDDEN void os_futex_wait_ms(_Atomic int *addr, int val, uint64_t ms);
 LM_HIDDEN void os_block_signals(uint64_t *old);          /* all of them; old mask out */
 LM_HIDDEN void os_restore_signals(const uint64_t *old);
 LM_HIDDEN uint64_t os_random(void);
-/* Runs fn(arg) on a new thread with no libc state, on the stack below
- * stack_top, with the caller's signal mask (see os.c). */
-LM_HIDDEN int os_thread_start(void *stack_top, void (*fn)(void *), void *arg);
+/* Runs fn(arg) on a new thread with no libc state, on the given stack
+ * mapping, with the caller's signal mask and credentials (see os.c); when
+ * fn returns, the thread unmaps the stack and ends. */
+LM_HIDDEN int os_thread_start(void *stack, size_t size, void (*fn)(void *), void *arg);
 
 /* ---- sizeclass.c --------------------------------------------------------- */
 
@@ -546,8 +550,9 @@ LM_HIDDEN bool heap_validate_class(const lm_heap_t *heap, unsigned cls);
 
 /* ---- purger.c ------------------------------------------------------------- */
 
-/* Memory was cached (no locks held): wakes the purger thread if it sleeps,
- * or starts it if the process has a second thread of its own. */
+/* Memory was cached (no locks held): starts the purger thread if none runs
+ * (or the one running asks to be replaced) and the process has had a second
+ * thread of its own. */
 LM_HIDDEN void purger_kick(void);
 /* A block was freed into an abandoned heap: asks for a trim of those heaps,
  * by the thread or, without it, at the next purger_poll. */

@@ -18,7 +18,10 @@
  * own locks held: a pthread_create from there can deadlock).  glibc does not
  * count it, so it never keeps a process alive, and it dies with the process.
  * Its code must not touch thread-local variables (it has none of its own:
- * the TLS register is the creator's) nor call into libc.
+ * the TLS register is the creator's) nor call into libc, and must be built
+ * without the stack protector (which reads the canary through that
+ * register); copts.bzl says so.  glibc's setuid() and friends do not reach
+ * it either: it has the credentials of the thread that made it.
  */
 #include "internal.h"
 
@@ -177,10 +180,14 @@ void os_futex_wake(_Atomic int *addr, int n) {
 /* CLONE_VM | CLONE_FS | CLONE_FILES | CLONE_SIGHAND | CLONE_THREAD | CLONE_SYSVSEM */
 #define THREAD_FLAGS 0x00000100 | 0x00000200 | 0x00000400 | 0x00000800 | 0x00010000 | 0x00040000
 
-int os_thread_start(void *stack_top, void (*fn)(void *), void *arg) {
-  /* The child starts on stack_top with no frame of ours: it pops fn and arg
-   * from there, calls fn, and ends the thread (not the process) if fn returns. */
-  void **sp = (void **)((uintptr_t)stack_top & ~(uintptr_t)15);
+int os_thread_start(void *stack, size_t size, void (*fn)(void *), void *arg) {
+  /* The child starts at the top of the stack with no frame of ours: it pops
+   * fn, arg and the stack's bounds from there, keeps the bounds in r12 and
+   * r13 (callee-saved), calls fn, and when fn returns unmaps the stack and
+   * ends the thread (not the process) without touching the stack again. */
+  void **sp = (void **)(((uintptr_t)stack + size) & ~(uintptr_t)15);
+  *--sp = (void *)size;
+  *--sp = stack;
   *--sp = arg;
   *--sp = (void *)fn;
   long r;
@@ -193,7 +200,14 @@ int os_thread_start(void *stack_top, void (*fn)(void *), void *arg) {
       "xor %%ebp, %%ebp\n\t"
       "pop %%rax\n\t"
       "pop %%rdi\n\t"
+      "pop %%r12\n\t"
+      "pop %%r13\n\t"
+      "sub $16, %%rsp\n\t"
       "call *%%rax\n\t"
+      "mov %[unmap], %%eax\n\t"
+      "mov %%r12, %%rdi\n\t"
+      "mov %%r13, %%rsi\n\t"
+      "syscall\n\t"
       "mov %[exit], %%eax\n\t"
       "xor %%edi, %%edi\n\t"
       "syscall\n\t"
@@ -201,7 +215,7 @@ int os_thread_start(void *stack_top, void (*fn)(void *), void *arg) {
       "1:"
       : "=a"(r)
       : "a"(SYS_clone), "D"((long)(THREAD_FLAGS)), "S"(sp), "d"(0), "r"(r10), "r"(r8),
-        [exit] "i"(SYS_exit)
+        [exit] "i"(SYS_exit), [unmap] "i"(SYS_munmap)
       : "rcx", "r11", "memory");
   return sys_err(r);
 }

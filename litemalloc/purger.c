@@ -22,100 +22,112 @@
  * main thread called pthread_exit, and it dies with the process.  It runs
  * with every signal blocked; while anything is cached it steps (trim
  * abandoned heaps, purge what expired, sleep until the next expiry), and
- * otherwise it sleeps on a futex until kicked.  It lives as long as the
- * process.  A child after fork() has no purger until the same conditions
- * hold there.  Sanitizer builds never start it (their runtimes keep
- * per-thread state that a raw clone lacks).
+ * when nothing is, it ends (so a program back to one thread is back to one
+ * task) and the next kick starts another.  A thread made with a raw clone
+ * keeps the credentials of the thread that made it: glibc's setuid() and
+ * friends do not reach it.  So a purger that has run for LIFE_MS asks to be
+ * replaced, and the next thread that kicks it starts a fresh one, with its
+ * own credentials then; the old one sees a newer generation and ends.  A
+ * child after fork() has no purger until the same conditions hold there.
+ * Sanitizer builds never start it (their runtimes keep per-thread state
+ * that a raw clone lacks).
  */
 #include "internal.h"
 
 #define STACK_SIZE ((size_t)64 * 1024)
+#define LIFE_MS 2000
 
-static _Atomic int state;    /* 0 not started, 1 running, 2 cannot run */
-static _Atomic int word;     /* futex word: bumped to wake the thread */
-static _Atomic int idle;     /* the thread sleeps until kicked */
+/* Bit 0: a purger runs (or is being started); the bits above: the
+ * generation of the latest one.  A purger of an older generation ends. */
+static _Atomic unsigned run;
+static _Atomic int broken;   /* a start failed: purge on the allocator's calls */
+static _Atomic int renew;    /* the running purger asks to be replaced */
+static _Atomic int word;     /* futex word the thread sleeps on between steps */
 static _Atomic int due;      /* a trim of abandoned heaps was asked for */
 static _Atomic uint64_t last_reclaim_ms;   /* without the thread: the last trim */
-static void *stack;          /* the thread's stack mapping */
+static void *stack;          /* the latest thread's stack mapping (for fork) */
 
-bool purger_running(void) { return atomic_load_explicit(&state, memory_order_relaxed) == 1; }
+bool purger_running(void) {
+  return (atomic_load_explicit(&run, memory_order_relaxed) & 1) &&
+         !atomic_load_explicit(&broken, memory_order_relaxed);
+}
 
 static void purger_main(void *arg) {
-  (void)arg;
+  unsigned mine = (unsigned)(uintptr_t)arg;   /* my run value: generation | 1 */
+  uint64_t born = os_now_ms();
   for (;;) {
+    if (atomic_load(&run) != mine) return;   /* replaced */
     int w = atomic_load_explicit(&word, memory_order_acquire);
     atomic_store(&due, 0);
     heap_reclaim_abandoned();
     uint64_t wait_ms = arena_purge_tick();
+    if (os_now_ms() - born >= LIFE_MS) atomic_store(&renew, 1);
     if (wait_ms) {
       os_futex_wait_ms(&word, w, wait_ms);
       continue;
     }
-    /* Sleep, unless work came in after the step: a kicker that cached
-     * memory or set `due` before we set `idle` did not see us idle and will
-     * not wake us.  (The tick takes the arena lock, which orders it against
-     * a kicker's caching.) */
-    atomic_store(&idle, 1);
-    if (atomic_load(&due) || arena_purge_tick()) {
-      atomic_store(&idle, 0);
-      continue;
-    }
-    os_futex_wait(&word, w);
-    atomic_store(&idle, 0);
+    /* Nothing cached: end, unless work came in after the step (a kicker that
+     * cached memory or set `due` before `run` changed did not start another
+     * purger).  The tick takes the arena lock, which orders it against a
+     * kicker's caching. */
+    unsigned expected = mine;
+    if (!atomic_compare_exchange_strong(&run, &expected, mine & ~1u)) return;
+    if (!atomic_load(&due) && arena_purge_tick() == 0) return;
+    expected = mine & ~1u;
+    if (!atomic_compare_exchange_strong(&run, &expected, mine)) return;
   }
 }
 
-static void purger_start(void) {
-  if (LM_SANITIZED || !lm_options.purge_thread || !heap_multithreaded()) return;
-  int expected = 0;
-  if (!atomic_compare_exchange_strong(&state, &expected, 1)) return;
-  if (os_map(STACK_SIZE, NULL, false, &stack) != 0) {
-    atomic_store(&state, 2);
+/* Starts a purger of the next generation if r (the value of run the caller
+ * saw) is still current. */
+static void purger_start(unsigned r) {
+  if (LM_SANITIZED || !lm_options.purge_thread || !heap_multithreaded() ||
+      atomic_load_explicit(&broken, memory_order_relaxed))
+    return;
+  unsigned next = ((r | 1) + 2) | 1;
+  if (!atomic_compare_exchange_strong(&run, &r, next)) return;
+  atomic_store(&renew, 0);
+  void *s;
+  if (os_map(STACK_SIZE, NULL, false, &s) != 0) {
+    atomic_store(&broken, 1);
     return;
   }
   uint64_t old;
   os_block_signals(&old);   /* the new thread inherits the full mask */
-  int e = os_thread_start((uint8_t *)stack + STACK_SIZE, purger_main, NULL);
+  int e = os_thread_start(s, STACK_SIZE, purger_main, (void *)(uintptr_t)next);
   os_restore_signals(&old);
   if (e != 0) {
-    os_unmap(stack, STACK_SIZE);
-    stack = NULL;
-    atomic_store(&state, 2);
+    os_unmap(s, STACK_SIZE);
+    atomic_store(&broken, 1);
+    return;
   }
+  stack = s;
 }
 
-/* Wakes a thread that sleeps with nothing to do (see purger_main). */
-static void purger_wake(void) {
-  if (atomic_load_explicit(&idle, memory_order_seq_cst) && atomic_exchange(&idle, 0)) {
-    atomic_fetch_add(&word, 1);
-    os_futex_wake(&word, 1);
-  }
-}
-
+/* A running purger sees the work at its next step (within the purge delay);
+ * none running, or one that asks to be replaced: start one. */
 void purger_kick(void) {
-  int s = atomic_load_explicit(&state, memory_order_relaxed);
-  if (s == 0) purger_start();
-  else if (s == 1) purger_wake();
+  unsigned r = atomic_load_explicit(&run, memory_order_seq_cst);
+  if (!(r & 1) || atomic_load_explicit(&renew, memory_order_relaxed)) purger_start(r);
 }
 
 void purger_kick_reclaim(void) {
   atomic_store(&due, 1);
-  if (atomic_load_explicit(&state, memory_order_relaxed) == 0) purger_start();
-  if (purger_running()) purger_wake();
+  purger_kick();
 }
 
 void purger_poll(void) {
   if (LM_LIKELY(!atomic_load_explicit(&due, memory_order_relaxed)) || purger_running()) return;
   uint64_t now = os_clock_ms(), last = atomic_load_explicit(&last_reclaim_ms, memory_order_relaxed);
-  if (last && now - last < lm_options.purge_delay_ms) return;
+  if (last && now > last && now - last < lm_options.purge_delay_ms) return;
   if (!atomic_exchange(&due, 0)) return;
   atomic_store_explicit(&last_reclaim_ms, now ? now : 1, memory_order_relaxed);
   heap_reclaim_abandoned();
 }
 
 void purger_after_fork_child(void) {
-  if (stack) os_unmap(stack, STACK_SIZE);   /* the thread is not in the child */
+  if (stack) os_unmap(stack, STACK_SIZE);   /* its thread is not in the child */
   stack = NULL;
-  atomic_store(&state, 0);
-  atomic_store(&idle, 0);
+  atomic_store(&run, 0);
+  atomic_store(&renew, 0);
 }
