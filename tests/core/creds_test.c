@@ -40,10 +40,12 @@ static int tasks_without_uid(unsigned uid) {
   return other;
 }
 
+static pthread_barrier_t held;
+
 static void *holder(void *arg) {
   void *p = lm_malloc(64);   /* a second heap: the process is multi-threaded */
-  struct timespec d = {0, 50 * 1000 * 1000};
-  nanosleep(&d, NULL);
+  pthread_barrier_wait(&held);
+  pthread_barrier_wait(&held);   /* until main has cached memory */
   lm_free(p);
   return arg;
 }
@@ -62,9 +64,13 @@ int main(void) {
   }
   void *mine = lm_malloc(64);
   pthread_t t;
+  CHECK(pthread_barrier_init(&held, NULL, 2) == 0);
   CHECK(pthread_create(&t, NULL, holder, NULL) == 0);
-  cache_some();
+  pthread_barrier_wait(&held);   /* two heaps held at once */
+  cache_some();                  /* the purger starts, as root */
+  pthread_barrier_wait(&held);
   CHECK(pthread_join(t, NULL) == 0);
+  int root = tasks_without_uid(65534);   /* every task is still root here */
   if (setgid(65534) != 0 || setuid(65534) != 0) {
     printf("creds_test: setuid(65534) not possible here, nothing to show\n");
     return 0;
@@ -76,7 +82,9 @@ int main(void) {
     nanosleep(&d, NULL);
     other = tasks_without_uid(65534);
   }
-  printf("creds_test: tasks not at uid 65534 a while after setuid: %d\n", other);
+  printf("creds_test: tasks other than main before setuid: %d; tasks not at uid 65534 a while "
+         "after it: %d\n", root - 1, other);
+  CHECK(root == 2);   /* main and the purger: otherwise nothing was shown */
   CHECK(other == 0);
   lm_free(mine);
   printf("creds_test: OK\n");
