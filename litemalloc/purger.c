@@ -45,7 +45,6 @@ static _Atomic int renew;    /* the running purger asks to be replaced */
 static _Atomic int word;     /* futex word the thread sleeps on between steps */
 static _Atomic int due;      /* a trim of abandoned heaps was asked for */
 static _Atomic uint64_t last_reclaim_ms;   /* without the thread: the last trim */
-static void *stack;          /* the latest thread's stack mapping (for fork) */
 
 bool purger_running(void) {
   return (atomic_load_explicit(&run, memory_order_relaxed) & 1) &&
@@ -86,7 +85,6 @@ static void purger_start(unsigned r) {
     return;
   unsigned next = ((r | 1) + 2) | 1;
   if (!atomic_compare_exchange_strong(&run, &r, next)) return;
-  atomic_store(&renew, 0);
   void *s;
   if (os_map(STACK_SIZE, NULL, false, &s) != 0) {
     atomic_store(&broken, 1);
@@ -99,16 +97,17 @@ static void purger_start(unsigned r) {
   if (e != 0) {
     os_unmap(s, STACK_SIZE);
     atomic_store(&broken, 1);
-    return;
   }
-  stack = s;
 }
 
 /* A running purger sees the work at its next step (within the purge delay);
  * none running, or one that asks to be replaced: start one. */
 void purger_kick(void) {
   unsigned r = atomic_load_explicit(&run, memory_order_seq_cst);
-  if (!(r & 1) || atomic_load_explicit(&renew, memory_order_relaxed)) purger_start(r);
+  /* One kicker takes a renewal request (the purger asks again if it fails). */
+  if ((r & 1) && (!atomic_load_explicit(&renew, memory_order_relaxed) || !atomic_exchange(&renew, 0)))
+    return;
+  purger_start(r);
 }
 
 void purger_kick_reclaim(void) {
@@ -125,9 +124,11 @@ void purger_poll(void) {
   heap_reclaim_abandoned();
 }
 
+/* A purger that ran in the parent is not in the child; its stack mapping
+ * (64 KiB) stays there, forgotten: it may have been unmapped and reused by
+ * the time of the fork, so it is not ours to unmap. */
 void purger_after_fork_child(void) {
-  if (stack) os_unmap(stack, STACK_SIZE);   /* its thread is not in the child */
-  stack = NULL;
   atomic_store(&run, 0);
   atomic_store(&renew, 0);
+  atomic_store(&broken, 0);
 }
