@@ -4,8 +4,8 @@
  * Freed spans stay resident for purge_delay_ms so that a program that frees
  * and allocates again does not pay the page faults (about 2 us a page here).
  * Without a thread, expired memory is purged on the allocator's own calls
- * (arena.c: whenever its lock is taken, with a dirty budget that follows the
- * memory in use), and a trim of abandoned heaps that a free asked for runs
+ * (arena.c: whenever its lock is taken, with a dirty budget on the recent
+ * peak in use, capped by the use now), and a trim of abandoned heaps that a free asked for runs
  * at the next slow path, at most once per delay (purger_poll).  That is all
  * a single-threaded program gets: a process with one thread keeps one thread
  * (unshare(CLONE_NEWUSER), seccomp set-ups and sandboxes depend on it).
@@ -42,7 +42,7 @@
 static _Atomic unsigned run;
 static _Atomic int broken;   /* a start failed: purge on the allocator's calls */
 static _Atomic int renew;    /* the running purger asks to be replaced */
-static _Atomic int word;     /* futex word the thread sleeps on between steps */
+static _Atomic int word;     /* futex word the thread sleeps on between steps (never set) */
 static _Atomic int due;      /* a trim of abandoned heaps was asked for */
 static _Atomic uint64_t last_reclaim_ms;   /* without the thread: the last trim */
 
@@ -56,13 +56,12 @@ static void purger_main(void *arg) {
   uint64_t born = os_now_ms();
   for (;;) {
     if (atomic_load(&run) != mine) return;   /* replaced */
-    int w = atomic_load_explicit(&word, memory_order_acquire);
     atomic_store(&due, 0);
     heap_reclaim_abandoned();
     uint64_t wait_ms = arena_purge_tick();
     if (os_now_ms() - born >= LIFE_MS) atomic_store(&renew, 1);
     if (wait_ms) {
-      os_futex_wait_ms(&word, w, wait_ms);
+      os_futex_wait_ms(&word, 0, wait_ms);
       continue;
     }
     /* Nothing cached: end, unless work came in after the step (a kicker that
