@@ -7,7 +7,7 @@
  * and up follow, whose segments keep their slice map in their header (found
  * through the segment map, a byte per 32 MiB of address space).  So 4 GiB of
  * live objects need a handful of mappings, and mappings are never split.  A
- * new segment is cut from the current reservation; its 2032 usable slices
+ * new segment is cut from the current reservation; its 2030 usable slices
  * start as one free, clean span.  A span request takes the smallest dirty
  * free span that fits, else the smallest clean one (two sets of bins by slice
  * count, each with a bitmap of non-empty bins), and gives the rest back; a

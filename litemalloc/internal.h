@@ -16,8 +16,8 @@
  *   os.c        the only file that makes system calls
  *
  * Memory layout.  Address space is reserved from the OS in large regions,
- * cut into 32 MiB segments aligned to 32 MiB.  A segment's first 16 slices
- * of 16 KiB hold its header (below, touched only where used); the other 2032
+ * cut into 32 MiB segments aligned to 32 MiB.  A segment's first 18 slices
+ * of 16 KiB hold its header (below, touched only where used); the other 2030
  * slices are handed out in runs ("spans").  A span is either free, a small page (blocks of one class),
  * or one large object.  Objects too big for a segment get a "huge" segment of
  * their own mapping.  Metadata is never inside a block, so a block has no
@@ -64,7 +64,7 @@
 #define LM_SLICE_SHIFT 14                            /* 16 KiB slices */
 #define LM_SLICE_SIZE ((size_t)1 << LM_SLICE_SHIFT)
 #define LM_SLICES (LM_SEGMENT_SIZE / LM_SLICE_SIZE)  /* 2048 */
-#define LM_HEADER_SLICES 16                          /* the segment header */
+#define LM_HEADER_SLICES 18                          /* the segment header */
 #define LM_OS_PAGE 4096
 #define LM_ADDRESS_BITS 47                           /* x86_64 user space */
 #define LM_SEGMAP_SIZE ((size_t)1 << (LM_ADDRESS_BITS - LM_SEGMENT_SHIFT))
@@ -116,31 +116,35 @@ enum lm_page_kind { LM_KIND_SMALL = 0, LM_KIND_LARGE = 1, LM_KIND_HUGE = 2, LM_K
  * Only the owning thread touches free/used/reserved and the queue links; other
  * threads read `owner` (atomically) and the immutable geometry fields. */
 typedef struct lm_page_s {
-  /* hot: read by the fast paths */
-  lm_block_t *free;          /* owner's free list */
-  uint32_t used;             /* blocks allocated or waiting in a remote queue */
-  uint32_t capacity;         /* blocks the span holds */
+  /* Line 0, read by every thread that frees into the page: written only
+   * when the page changes hands or grows (and, for free spans, by the arena
+   * under its lock).  A remote free reads it while the owner's malloc and
+   * free keep writing line 1, so the two never share a cache line. */
   uintptr_t owner;           /* heap, heap|FULL, LARGE or FREE (see above); other
                                 threads read it, so it is accessed atomically */
   uint8_t *start;            /* first block */
   uint64_t div_magic;        /* UINT64_MAX / block_size + 1 (see page_is_block) */
   uint64_t limit;            /* small page: block_limit(block_size, reserved) */
   size_t block_size;         /* bytes per block (large: usable bytes) */
+  uint32_t capacity;         /* blocks the span holds */
   uint8_t cls;               /* size class (small pages) */
   uint8_t kind;              /* enum lm_page_kind */
-  uint8_t unused[2];
-  uint32_t reserved;         /* blocks threaded onto `free` so far (lazy) */
-  /* cold */
   uint16_t slice_index;      /* first slice of the span in its segment */
   uint16_t slice_count;      /* slices in the span */
   uint16_t dirty_slices;     /* free span: slices that may be resident */
-  uint16_t pad;
+  uint32_t pad;
+  uint64_t free_time;        /* free span: when it became dirty (ms) */
+  /* Line 1, the owner's: its fast paths and queues. */
+  _Alignas(64) lm_block_t *free;  /* owner's free list */
+  uint32_t used;             /* blocks allocated or waiting in a remote queue */
+  uint32_t reserved;         /* blocks threaded onto `free` so far (lazy) */
   struct lm_page_s *next;    /* heap class queue, or arena bin */
   struct lm_page_s *prev;
   struct lm_page_s *dnext;   /* arena dirty list (free spans, oldest first) */
   struct lm_page_s *dprev;
-  uint64_t free_time;        /* free span: when it became dirty (ms) */
 } lm_page_t;
+
+_Static_assert(sizeof(lm_page_t) == 128, "a descriptor is two cache lines");
 
 /* A segment header.  Invariant of the slice map:
  *   - every slice of an in-use span maps to the span's descriptor;
@@ -161,7 +165,7 @@ typedef struct lm_segment_s {
   size_t kind;                       /* LM_KIND_SMALL (normal) or LM_KIND_HUGE */
   size_t mapping_size;               /* huge: bytes mapped */
   uint64_t cached_time;              /* huge, freed and cached: since when (ms) */
-  lm_page_t pages[LM_SLICES];        /* descriptors, indexed by first slice */
+  _Alignas(64) lm_page_t pages[LM_SLICES];  /* descriptors, indexed by first slice */
 } lm_segment_t;
 
 _Static_assert(sizeof(lm_segment_t) <= LM_HEADER_SLICES * LM_SLICE_SIZE,

@@ -1,6 +1,6 @@
 /* Objects above the largest size class.
  *
- * Large objects (up to a segment's 2032 usable slices, ~32 MiB) take a span of
+ * Large objects (up to a segment's 2030 usable slices, ~32 MiB) take a span of
  * whole slices from the arena; their usable size is the request rounded up to
  * the 4 KiB OS page, and only the pages the program touches become resident.
  * Freed spans stay dirty in the arena for a while (see arena.c), which is what
@@ -68,7 +68,7 @@ void *large_alloc(lm_heap_t *h, size_t size, size_t align, bool zero) {
     return page->start;
   }
   size_t header = LM_HEADER_SLICES * LM_SLICE_SIZE;
-  size_t offset = align <= header ? header : align < LM_SEGMENT_SIZE ? align : LM_SEGMENT_SIZE;
+  size_t offset = align < LM_SEGMENT_SIZE ? round_up(header, align > 1 ? align : 1) : LM_SEGMENT_SIZE;
   if (usable > PTRDIFF_MAX / 2 - offset || align > PTRDIFF_MAX / 2) {
     error_set_errno(12 /* ENOMEM */);
     return NULL;
