@@ -397,14 +397,75 @@ static void heap_free_block(lm_heap_t *h, lm_page_t *page, lm_block_t *b) {
   if (--page->used == 0) heap_page_empty(h, page);
 }
 
-/* Gives block b (tagged free) to the heap that owns its page.  seq_cst, so
- * that a pusher that then reads the owner active is seen by heap_release. */
-static void remote_push(lm_heap_t *owner, lm_block_t *b) {
-  lm_block_t *head = atomic_load_explicit(&owner->remote, memory_order_relaxed);
+/* Gives the chain head..tail of blocks (tagged free) to the heap that owns
+ * their pages, with one CAS.  seq_cst, so that a pusher that then reads the
+ * owner active is seen by heap_release. */
+static void remote_push(lm_heap_t *owner, lm_block_t *head, lm_block_t *tail) {
+  lm_block_t *top = atomic_load_explicit(&owner->remote, memory_order_relaxed);
   do {
-    b->next = head;
-  } while (!atomic_compare_exchange_weak_explicit(&owner->remote, &head, b,
+    tail->next = top;
+  } while (!atomic_compare_exchange_weak_explicit(&owner->remote, &top, head,
                                                   memory_order_seq_cst, memory_order_relaxed));
+}
+
+/* Blocks pushed into a heap without a thread wait for its trim: ask for one,
+ * once per cycle (seq_cst: see heap_release); poll runs it without the
+ * purger thread (never from inside a trim). */
+static void remote_kick(lm_heap_t *owner, bool poll) {
+  if (__atomic_load_n(&owner->active, __ATOMIC_SEQ_CST) ||
+      __atomic_load_n(&owner->kicked, __ATOMIC_RELAXED))
+    return;
+  __atomic_store_n(&owner->kicked, true, __ATOMIC_RELAXED);
+  purger_kick_reclaim();
+  if (poll) purger_poll();
+}
+
+/* ---- outboxes: remote frees batched per owner heap ------------------------ */
+
+/* A remote free would otherwise cost a CAS on the owner's `remote` word per
+ * block, a word the owner empties at its slow paths: the line moves between
+ * cores once per block.  So blocks are gathered per owner in the freeing
+ * heap's outbox slot for that owner and handed over a batch at a time.  A
+ * block waiting there stays counted in its page's `used`, so its page cannot
+ * be released under it; a slot holds at most OUTBOX_BYTES (or OUTBOX_BLOCKS),
+ * and every slot is flushed at thread exit and trim.  A block for a heap
+ * without a thread goes at once (its trim is asked for). */
+#define OUTBOX_BLOCKS 64
+#define OUTBOX_BYTES ((uint32_t)32 * 1024)
+
+static struct lm_outbox_s *outbox_of(lm_heap_t *h, const lm_heap_t *to) {
+  uint64_t k = (uintptr_t)to * 0x9e3779b97f4a7c15ull;
+  return &h->outbox[k >> (64 - 2)];
+}
+_Static_assert(LM_OUTBOXES == 4, "outbox_of hashes to 2 bits");
+
+static void outbox_flush(struct lm_outbox_s *o, bool poll) {
+  if (!o->head) return;
+  remote_push(o->to, o->head, o->tail);
+  o->head = o->tail = NULL;
+  o->count = o->bytes = 0;
+  remote_kick(o->to, poll);
+}
+
+static void outbox_flush_all(lm_heap_t *h) {
+  for (unsigned i = 0; i < LM_OUTBOXES; i++) outbox_flush(&h->outbox[i], false);
+}
+
+/* Adds block b (tagged free, of bs bytes) of a page owned by `to` to h's
+ * outbox; h is busy.  poll: see remote_kick. */
+static void outbox_add(lm_heap_t *h, lm_heap_t *to, lm_block_t *b, size_t bs, bool poll) {
+  struct lm_outbox_s *o = outbox_of(h, to);
+  if (o->to != to) {
+    outbox_flush(o, poll);
+    o->to = to;
+  }
+  b->next = o->head;
+  if (!o->head) o->tail = b;
+  o->head = b;
+  o->bytes += (uint32_t)bs;
+  if (++o->count >= OUTBOX_BLOCKS || o->bytes >= OUTBOX_BYTES ||
+      !__atomic_load_n(&to->active, __ATOMIC_RELAXED))
+    outbox_flush(o, poll);
 }
 
 /* Empties class c's foreign list (after the fast path took what it wanted)
@@ -415,9 +476,8 @@ static void foreign_reset(lm_heap_t *h, unsigned c) {
   direct_set(h, c, h->pages[c]);
 }
 
-/* Sends every foreign block home (thread exit, lm_trim). */
+/* Sends every foreign and outbox block home (thread exit, lm_trim); h is busy. */
 static void foreign_flush(lm_heap_t *h) {
-  bool kick = false;
   for (unsigned c = 0; c < LM_DIRECT_CLASSES; c++) {
     lm_page_t *f = &h->foreign[c];
     lm_block_t *b = f->free;
@@ -426,17 +486,13 @@ static void foreign_flush(lm_heap_t *h) {
       lm_block_t *next = b->next;
       lm_page_t *page = page_lookup(b);
       uintptr_t owner = __atomic_load_n(&page->owner, __ATOMIC_ACQUIRE) & ~LM_OWNER_FULL;
-      if (owner == (uintptr_t)h) {
-        heap_free_block(h, page, b);
-      } else {
-        remote_push((lm_heap_t *)owner, b);
-        kick |= !__atomic_load_n(&((lm_heap_t *)owner)->active, __ATOMIC_RELAXED);
-      }
+      if (owner == (uintptr_t)h) heap_free_block(h, page, b);
+      else outbox_add(h, (lm_heap_t *)owner, b, f->block_size, false);
       b = next;
     }
     foreign_reset(h, c);
   }
-  if (kick) purger_kick_reclaim();   /* see heap_reclaim_abandoned */
+  outbox_flush_all(h);
 }
 
 void heap_collect_remote(lm_heap_t *h) {
@@ -608,10 +664,10 @@ void heap_free_slow(lm_heap_t *h, lm_page_t *page, void *p) {
     heap_unbusy(h, was);
     return;
   }
-  /* A remote free: keep the block for reuse, or publish it to the owner.
-   * The page may be reused as soon as the block is pushed home, so read its
-   * class first. */
+  /* A remote free: keep the block for reuse, or send it home.  The page may
+   * be reused as soon as the block is home, so read its class first. */
   unsigned c = page->cls;
+  size_t bs = page->block_size;
   b->tag = block_tag(b);
   /* A live thread without a heap yet gets one here (its own counters, its
    * foreign lists: a consumer thread may never allocate); a thread that gave
@@ -619,29 +675,26 @@ void heap_free_slow(lm_heap_t *h, lm_page_t *page, void *p) {
    * frees at thread exit only what the thread allocated, so the first
    * allocator call of a thread is never such a late free.) */
   if (h == &lm_heap_empty) h = heap_get();
-  bool own = h && !heap_is_sentinel(h);
-  if (!h) h = &lm_heap_exited;
-  lm_page_t *f = own && c < LM_DIRECT_CLASSES && c >= FOREIGN_MIN_CLASS ? &h->foreign[c] : NULL;
+  if (LM_UNLIKELY(!h || heap_is_sentinel(h))) {
+    remote_push(owner_heap, b, b);
+    remote_kick(owner_heap, true);
+    __atomic_fetch_add(&lm_heap_exited.frees[c], 1, __ATOMIC_RELAXED);
+    __atomic_fetch_add(&lm_heap_exited.remote_frees, 1, __ATOMIC_RELAXED);
+    heap_publish_bytes(-(int64_t)bs);
+    return;
+  }
+  bool was = heap_busy(h);
+  lm_page_t *f = c < LM_DIRECT_CLASSES && c >= FOREIGN_MIN_CLASS ? &h->foreign[c] : NULL;
   if (f && f->free == NULL) f->capacity = f->used = 0;   /* the fast path emptied it */
-  if (f && (size_t)(f->capacity - f->used) * f->block_size < FOREIGN_BYTES) {
-    bool was = heap_busy(h);
+  if (f && (size_t)(f->capacity - f->used) * bs < FOREIGN_BYTES) {
     b->next = f->free;
     f->free = b;
     f->capacity++;
-    heap_unbusy(h, was);
   } else {
-    remote_push(owner_heap, b);
-    /* Into a heap without a thread: have it trimmed, once per cycle
-     * (seq_cst: see heap_release). */
-    if (!__atomic_load_n(&owner_heap->active, __ATOMIC_SEQ_CST) &&
-        !__atomic_load_n(&owner_heap->kicked, __ATOMIC_RELAXED)) {
-      __atomic_store_n(&owner_heap->kicked, true, __ATOMIC_RELAXED);
-      purger_kick_reclaim();
-      purger_poll();
-    }
+    outbox_add(h, owner_heap, b, bs, true);
   }
-  heap_count(h, frees[c], 1);
-  heap_count(h, remote_frees, 1);
-  if (!own) heap_publish_bytes(-(int64_t)sizeclass_block_size(c));
-  else if ((h->remote_frees & 63) == 0) heap_publish(h, c);
+  heap_unbusy(h, was);
+  lm_stat_add(h->frees[c], 1);
+  lm_stat_add(h->remote_frees, 1);
+  if ((h->remote_frees & 63) == 0) heap_publish(h, c);
 }

@@ -185,6 +185,7 @@ _Static_assert(sizeof(lm_segment_t) <= LM_HEADER_SLICES * LM_SLICE_SIZE,
  * used == 0 and owner == LM_OWNER_FREE. */
 #define LM_DIRECT (LM_DIRECT_MAX / 16 + 1)   /* (size + 15) / 16 for size <= 1 KiB */
 #define LM_DIRECT_CLASSES 32   /* classes reached through the direct table */
+#define LM_OUTBOXES 4          /* owner heaps a thread batches remote frees for */
 
 struct lm_heap_s {
   lm_page_t *direct[LM_DIRECT];   /* (size+15)/16 -> pages[class]: malloc's page */
@@ -204,6 +205,16 @@ struct lm_heap_s {
    * pseudo-page per direct class: its free list is the blocks, `capacity`
    * counts pushes and `used` the fast path's pops. */
   lm_page_t foreign[LM_DIRECT_CLASSES];
+  /* Blocks this thread freed for other heaps, gathered per owner heap
+   * (slot = a hash of the owner) and handed over a batch at a time with one
+   * CAS on the owner's `remote` (see heap.c).  Each is a chain head..tail of
+   * `count` blocks of `bytes` bytes, all owned by `to`. */
+  struct lm_outbox_s {
+    lm_heap_t *to;
+    lm_block_t *head, *tail;
+    uint32_t count;
+    uint32_t bytes;
+  } outbox[LM_OUTBOXES];
   lm_heap_t *next_all;            /* every heap ever made */
   lm_heap_t *next_abandoned;      /* abandoned heaps waiting to be adopted */
   bool active;                    /* a thread owns it */
