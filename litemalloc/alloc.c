@@ -84,7 +84,7 @@ void lm_free(void *p) {
   b->tag = tag;
   page->free = b;
   lm_stat_add(h->frees[page->cls], 1);
-  if (LM_UNLIKELY(--page->used == 0)) heap_page_empty(h, page);
+  if (LM_UNLIKELY(--page->used <= page->low)) heap_page_low(h, page);
 }
 
 void *lm_calloc(size_t n, size_t size) {
@@ -112,6 +112,7 @@ static lm_page_t *block_page(const void *p) {
   if (page->kind == LM_KIND_SMALL) {
     if (!block) error_free_invalid(p);
     if (((const lm_block_t *)p)->tag == block_tag(p)) error_use_after_free(p);
+    if ((owner & LM_OWNER_SPARSE) && page_block_lost(page, p)) error_use_after_free(p);
     if (block_is_free(p, block_tag(p))) error_free_invalid(p);   /* never handed out */
   } else if (p != page->start) {
     error_free_invalid(p);

@@ -786,11 +786,14 @@ uint64_t arena_purge_tick(void) {
 }
 
 void arena_stats(lm_stats_t *out) {
+  int64_t sparse = atomic_load_explicit(&lm_sparse_bytes, memory_order_relaxed);
   out->committed_bytes = STAT_GET(in_use_bytes) + STAT_GET(dirty_bytes) +
-                         STAT_GET(segment_bytes) + STAT_GET(huge_bytes);
+                         STAT_GET(segment_bytes) + STAT_GET(huge_bytes) -
+                         (sparse > 0 ? (size_t)sparse : 0);
   out->cached_bytes = STAT_GET(dirty_bytes) + STAT_GET(huge_cached_bytes);
   out->reserved_bytes = STAT_GET(reserved_bytes);
-  out->purged_bytes = STAT_GET(purged_bytes);
+  out->purged_bytes = STAT_GET(purged_bytes) +
+                      atomic_load_explicit(&lm_scavenged_bytes, memory_order_relaxed);
   out->mmap_calls = STAT_GET(mmap_calls);
 }
 

@@ -357,13 +357,22 @@ size_t heap_counts(size_t *made) {
 
 /* ---- pages of a heap ------------------------------------------------------ */
 
-/* The page's last block came back: return it to the arena unless it is the
- * only page of its class. */
-void heap_page_empty(lm_heap_t *h, lm_page_t *page) {
+/* A local free took the page down to its low mark: give its free units
+ * back if it is sparse, or the page itself back if it is empty, unless it is
+ * the only page of its class. */
+void heap_page_low(lm_heap_t *h, lm_page_t *page) {
   unsigned c = page->cls;
+  if (page->used != 0) {
+    bool was = heap_busy(h);
+    page_scavenge(page);
+    page->low /= 2;
+    heap_unbusy(h, was);
+    return;
+  }
   if (h->pages[c] == page && h->tails[c] == page) return;
   bool was = heap_busy(h);
   queue_remove(h, c, page);
+  page_forget_purged(page);
   heap_publish(h, c);
   if (h->spare_count < HEAP_SPARE_MAX) {
     __atomic_store_n(&page->owner, LM_OWNER_FREE, __ATOMIC_RELAXED);
@@ -394,7 +403,7 @@ static void heap_free_block(lm_heap_t *h, lm_page_t *page, lm_block_t *b) {
     __atomic_store_n(&page->owner, (uintptr_t)h, __ATOMIC_RELAXED);
     queue_push_back(h, page->cls, page);
   }
-  if (--page->used == 0) heap_page_empty(h, page);
+  if (--page->used <= page->low) heap_page_low(h, page);
 }
 
 /* Gives the chain head..tail of blocks (tagged free) to the heap that owns
@@ -485,7 +494,7 @@ static void foreign_flush(lm_heap_t *h) {
     while (b) {
       lm_block_t *next = b->next;
       lm_page_t *page = page_lookup(b);
-      uintptr_t owner = __atomic_load_n(&page->owner, __ATOMIC_ACQUIRE) & ~LM_OWNER_FULL;
+      uintptr_t owner = __atomic_load_n(&page->owner, __ATOMIC_ACQUIRE) & ~LM_OWNER_FLAGS;
       if (owner == (uintptr_t)h) heap_free_block(h, page, b);
       else outbox_add(h, (lm_heap_t *)owner, b, f->block_size, false);
       b = next;
@@ -500,7 +509,7 @@ void heap_collect_remote(lm_heap_t *h) {
   while (b) {
     lm_block_t *next = b->next;
     lm_page_t *page = page_lookup(b);
-    LM_ASSERT(page && (__atomic_load_n(&page->owner, __ATOMIC_SEQ_CST) & ~LM_OWNER_FULL) == (uintptr_t)h);
+    LM_ASSERT(page && (__atomic_load_n(&page->owner, __ATOMIC_SEQ_CST) & ~LM_OWNER_FLAGS) == (uintptr_t)h);
     heap_free_block(h, page, b);
     b = next;
   }
@@ -516,6 +525,7 @@ void heap_trim(lm_heap_t *h) {
       lm_page_t *next = page->next;
       if (page->used == 0) {
         queue_remove(h, c, page);
+        page_forget_purged(page);
         arena_free_span(page, false);
       }
       page = next;
@@ -553,7 +563,7 @@ bool heap_validate_class(const lm_heap_t *h, unsigned c) {
   if (h->pages[c] != &lm_page_empty) {
     const lm_page_t *prev = NULL;
     for (const lm_page_t *p = h->pages[c]; p; prev = p, p = p->next) {
-      LM_CHECK(__atomic_load_n(&p->owner, __ATOMIC_SEQ_CST) == (uintptr_t)h && p->cls == c && p->prev == prev);
+      LM_CHECK((__atomic_load_n(&p->owner, __ATOMIC_SEQ_CST) & ~LM_OWNER_SPARSE) == (uintptr_t)h && p->cls == c && p->prev == prev);
       page_validate(p);
     }
     LM_CHECK(h->tails[c] == prev);
@@ -618,7 +628,7 @@ static inline __attribute__((always_inline)) void *heap_malloc_from(lm_heap_t *h
   }
   if (atomic_load_explicit(&h->remote, memory_order_relaxed)) heap_collect_remote(h);
   lm_page_t *page = h->pages[c];
-  while (page != &lm_page_empty && !page->free && !page_extend(page)) {
+  while (page != &lm_page_empty && !page->free && !page_extend(page) && !page_unpurge(page, h)) {
     queue_remove(h, c, page);
     __atomic_store_n(&page->owner, (uintptr_t)h | LM_OWNER_FULL, __ATOMIC_RELAXED);
     page = h->pages[c];
@@ -655,7 +665,8 @@ void heap_free_slow(lm_heap_t *h, lm_page_t *page, void *p) {
   if (!page_is_block(page, p)) bad_pointer(page, p);
   lm_block_t *b = p;
   if (block_is_free(b, block_tag(b))) error_free_tagged(p);
-  lm_heap_t *owner_heap = (lm_heap_t *)(owner & ~LM_OWNER_FULL);
+  if ((owner & LM_OWNER_SPARSE) && page_block_lost(page, p)) error_free_double(p);
+  lm_heap_t *owner_heap = (lm_heap_t *)(owner & ~LM_OWNER_FLAGS);
   debug_on_free(page, b);
   if (owner_heap == h) {   /* our own page (full, or outside the primary reservation) */
     lm_stat_add(h->frees[page->cls], 1);

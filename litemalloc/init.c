@@ -14,6 +14,7 @@
  *   LITEMALLOC_PURGE_DELAY_MS=N   keep freed spans resident N ms (default 500)
  *   LITEMALLOC_DIRTY_MB=N         always allow N MiB of freed spans (default 8)
  *   LITEMALLOC_PURGE_THREAD=0|1   purge in a background thread (default 1)
+ *   LITEMALLOC_SCAVENGE=0|1       give back free OS pages inside sparse pages (default 1)
  */
 #include "internal.h"
 
@@ -22,6 +23,7 @@ lm_options_t lm_options = {
     .dirty_min = (size_t)8 << 20,
     .show_stats = 0,
     .purge_thread = 1,
+    .scavenge = 1,
 };
 uintptr_t lm_cookie;
 unsigned lm_heap_key;
@@ -78,6 +80,9 @@ static void option_set(const char *entry) {
   } else if (starts_with(name, "PURGE_THREAD=")) {
     if (streq(value, "0") || streq(value, "1")) lm_options.purge_thread = value[0] - '0';
     else error_warn("LITEMALLOC_PURGE_THREAD must be 0 or 1, not ", value);
+  } else if (starts_with(name, "SCAVENGE=")) {
+    if (streq(value, "0") || streq(value, "1")) lm_options.scavenge = value[0] - '0';
+    else error_warn("LITEMALLOC_SCAVENGE must be 0 or 1, not ", value);
   } else if (starts_with(name, "DIRTY_MB=")) {
     if (parse_uint(value, 1 << 20, &v)) lm_options.dirty_min = (size_t)v << 20;
     else error_warn("LITEMALLOC_DIRTY_MB must be 0..1048576 (MiB), not ", value);

@@ -99,8 +99,12 @@ typedef struct lm_heap_s lm_heap_t;
  * free block; any value that is not exactly the freeing thread's heap sends
  * lm_free to its slow path, so the fast path needs one comparison. */
 #define LM_OWNER_FULL ((uintptr_t)1)
+#define LM_OWNER_SPARSE ((uintptr_t)2)   /* a heap pointer with this bit: the page
+                                            has purged OS pages (see page.c) */
+#define LM_OWNER_FLAGS (LM_OWNER_FULL | LM_OWNER_SPARSE)
 #define LM_OWNER_LARGE ((uintptr_t)0)    /* a large or huge object */
-#define LM_OWNER_FREE ((uintptr_t)2)     /* a free span (or a stale descriptor) */
+#define LM_OWNER_FREE ((uintptr_t)2)     /* a free span (or a stale descriptor);
+                                            never a heap pointer, so never SPARSE */
 
 enum lm_page_kind { LM_KIND_SMALL = 0, LM_KIND_LARGE = 1, LM_KIND_HUGE = 2, LM_KIND_FREE = 3 };
 
@@ -109,7 +113,9 @@ enum lm_page_kind { LM_KIND_SMALL = 0, LM_KIND_LARGE = 1, LM_KIND_HUGE = 2, LM_K
  * of its first slice.
  *
  * Invariants of a small page (checked by page_validate):
- *   used + length(free) + (capacity - reserved) == capacity
+ *   used + length(free) + (capacity - reserved) + lost == capacity
+ *   lost == the blocks that overlap a unit set in `purged` (page.c); none of
+ *   them is on `free`; purged != 0 exactly when owner has LM_OWNER_SPARSE
  *   every block on `free` is one of the first `reserved` blocks and carries
  *   its free tag; reserved <= capacity; start is the span's first byte and
  *   start + capacity * block_size <= the span's end.
@@ -133,7 +139,9 @@ typedef struct lm_page_s {
   uint16_t slice_count;      /* slices in the span */
   uint16_t dirty_slices;     /* free span: slices that may be resident */
   uint32_t pad;
-  uint64_t free_time;        /* free span: when it became dirty (ms) */
+  uint64_t free_time;        /* free span: when it became dirty (ms); small
+                                page: when it last grew full or got its
+                                purged units back (page.c) */
   /* Line 1, the owner's: its fast paths and queues. */
   _Alignas(64) lm_block_t *free;  /* owner's free list */
   uint32_t used;             /* blocks allocated or waiting in a remote queue */
@@ -142,6 +150,10 @@ typedef struct lm_page_s {
   struct lm_page_s *prev;
   struct lm_page_s *dnext;   /* arena dirty list (free spans, oldest first) */
   struct lm_page_s *dprev;
+  uint32_t low;              /* a local free that takes `used` down to this
+                                calls heap_page_low (0: only when empty) */
+  uint32_t lost;             /* blocks in purged units, off the free list */
+  uint64_t purged;           /* units given back to the OS (page_unit_shift) */
 } lm_page_t;
 
 _Static_assert(sizeof(lm_page_t) == 128, "a descriptor is two cache lines");
@@ -179,7 +191,7 @@ _Static_assert(sizeof(lm_segment_t) <= LM_HEADER_SLICES * LM_SLICE_SIZE,
  * new thread adopts it with all its pages, so heaps never outnumber the most
  * threads alive at once.  Invariant: pages[c] is the head of the queue of
  * class c's pages that are not full (or &lm_page_empty when there are none);
- * every page in the queue has owner == this heap and cls == c; direct[i] is
+ * every page in the queue has owner == this heap (or with SPARSE) and cls == c; direct[i] is
  * pages[c] or &foreign[c] for c = lm_class_direct[i] (the latter only while
  * foreign[c] has blocks or until the next slow path); spare pages have
  * used == 0 and owner == LM_OWNER_FREE. */
@@ -236,6 +248,7 @@ typedef struct lm_options_s {
   size_t dirty_min;          /* LITEMALLOC_DIRTY_MB: cache at least this much dirty */
   int show_stats;            /* LITEMALLOC_SHOW_STATS: 0 no, 1 text, 2 json */
   int purge_thread;          /* LITEMALLOC_PURGE_THREAD: purge in the background */
+  int scavenge;              /* LITEMALLOC_SCAVENGE: purge free OS pages inside pages */
 } lm_options_t;
 
 LM_HIDDEN extern lm_options_t lm_options;
@@ -505,6 +518,35 @@ LM_HIDDEN void page_init(lm_page_t *page, lm_heap_t *heap, unsigned cls);
 /* Threads the next batch of never-used blocks onto the free list; false when
  * the page has none left. */
 LM_HIDDEN bool page_extend(lm_page_t *page);
+/* Sparse pages (see page.c).  A unit is 1 << page_unit_shift bytes of the
+ * span: the OS page, or a 64th of a span larger than 64 OS pages. */
+static inline unsigned page_unit_shift(const lm_page_t *page) {
+  unsigned s = 12;
+  while (((size_t)page->slice_count * LM_SLICE_SIZE >> s) > 64) s++;
+  return s;
+}
+/* Whether block p overlaps a purged unit (so it is free: a double free). */
+static inline bool page_block_lost(const lm_page_t *page, const void *p) {
+  uint64_t m = __atomic_load_n(&page->purged, __ATOMIC_RELAXED);
+  if (!m) return false;
+  unsigned s = page_unit_shift(page);
+  size_t off = (size_t)((const uint8_t *)p - page->start);
+  unsigned u0 = (unsigned)(off >> s), u1 = (unsigned)((off + page->block_size - 1) >> s);
+  uint64_t want = (u1 >= 63 ? ~(uint64_t)0 : ((uint64_t)2 << u1) - 1) & ~(((uint64_t)1 << u0) - 1);
+  return (m & want) != 0;
+}
+/* Gives back the units of a page whose blocks are all free; the owner calls
+ * it, the heap busy.  Returns the bytes purged. */
+LM_HIDDEN size_t page_scavenge(lm_page_t *page);
+/* Threads the blocks of purged units back onto the free list (they read
+ * zero, and fault in as they are used); false when none is purged. */
+LM_HIDDEN bool page_unpurge(lm_page_t *page, lm_heap_t *owner);
+/* The page leaves its heap (empty): forgets its purged units (they stay
+ * purged, and read zero when used again). */
+LM_HIDDEN void page_forget_purged(lm_page_t *page);
+/* Bytes purged inside in-use pages now, and in total. */
+LM_HIDDEN extern _Atomic int64_t lm_sparse_bytes;
+LM_HIDDEN extern _Atomic uint64_t lm_scavenged_bytes;
 /* Bytes of the blocks a page holds (small) or of its object (large). */
 static inline size_t page_area(const lm_page_t *page) {
   return page->kind == LM_KIND_SMALL ? (size_t)page->capacity * page->block_size : page->block_size;
@@ -527,9 +569,10 @@ LM_HIDDEN void *large_resize(lm_heap_t *heap, lm_page_t *page, void *p, size_t s
 /* malloc's slow path: makes a heap for the thread if needed, collects remote
  * frees, finds or makes a page with a free block and pops it. */
 LM_HIDDEN void *heap_malloc_slow(lm_heap_t *heap, unsigned cls);
-/* A page's last block came back (local free): give the page back to the
- * arena unless it is the only page of its class. */
-LM_HIDDEN LM_NOINLINE void heap_page_empty(lm_heap_t *heap, lm_page_t *page);
+/* A local free took the page's `used` down to its `low` mark: an empty page
+ * goes back to the arena unless it is the only page of its class; a sparse
+ * one gives its free OS pages back (page_scavenge). */
+LM_HIDDEN LM_NOINLINE void heap_page_low(lm_heap_t *heap, lm_page_t *page);
 /* free's slow path: full pages, remote frees, large objects, bad pointers. */
 LM_HIDDEN void heap_free_slow(lm_heap_t *heap, lm_page_t *page, void *p);
 /* The calling thread's heap, made or adopted if it has none yet; NULL after

@@ -5,10 +5,60 @@
  * whole span (a small program stays as lean as with glibc).  The free list is
  * LIFO: a block freed by its owner is the next one handed out, while it is
  * still in cache.  See lm_page_t in internal.h for the invariants.
+ *
+ * Sparse pages.  After a program frees most of its objects at random, the
+ * survivors keep every page, and so every OS page, of the classes they are in
+ * (all allocators we compare with keep about 10x the live bytes resident
+ * after a random 90% free).  But an OS page inside a page can be all free
+ * blocks, and more often the larger the blocks.  So once a local free takes
+ * a fully threaded page of blocks of 256 bytes or more down to a low mark
+ * (a quarter to a sixteenth of its blocks, by block size), its owner
+ * "scavenges" it: counts the free blocks per unit (the OS page; larger for
+ * spans over 64 OS pages), gives back (MADV_DONTNEED) every unit whose
+ * blocks are all free, and takes the blocks that overlap such a unit off the
+ * free list ("lost": their links are gone).  The mark halves each time, so
+ * a page is scanned a few times in its life; and a page is scanned only
+ * when it has been full-grown, or had its units back, for a quarter of the
+ * purge delay (free_time), so that a page cycling between full and sparse
+ * faults its units in at most that often.  The page's owner word gets
+ * LM_OWNER_SPARSE, so every free into it takes the slow path, which names a
+ * free of a lost block a double free (its tag was purged with it).  When the
+ * free list runs dry, page_unpurge threads the lost blocks back (the units
+ * fault in again as they are used), before a new page is taken.
  */
 #include "internal.h"
 
 #define EXTEND_BYTES 8192
+
+_Atomic int64_t lm_sparse_bytes;
+_Atomic uint64_t lm_scavenged_bytes;
+
+/* The first low mark of a fully threaded page: where a random free makes
+ * whole units free often enough to be worth a scan (for 1 KiB blocks, 4 to
+ * an OS page, at a quarter live about a third of the OS pages are free). */
+static uint32_t page_low_mark(const lm_page_t *page) {
+  if (!lm_options.scavenge) return 0;
+  size_t bs = page->block_size;
+  uint32_t cap = page->capacity;
+  return bs >= 1024 ? cap / 4 : bs >= 512 ? cap / 8 : bs >= 256 ? cap / 16 : 0;
+}
+
+/* The span bytes of unit u of page. */
+static size_t unit_bytes(const lm_page_t *page, unsigned s, unsigned u) {
+  size_t span = (size_t)page->slice_count * LM_SLICE_SIZE;
+  size_t lo = (size_t)u << s, hi = lo + ((size_t)1 << s);
+  return (hi > span ? span : hi) - lo;
+}
+
+/* Blocks [*first, *last] overlap unit u; false when none does. */
+static bool unit_blocks(const lm_page_t *page, unsigned s, unsigned u, uint32_t *first, uint32_t *last) {
+  size_t bs = page->block_size, lo = (size_t)u << s, hi = lo + ((size_t)1 << s) - 1;
+  *first = (uint32_t)(lo / bs);
+  if (*first >= page->capacity) return false;
+  *last = (uint32_t)(hi / bs);
+  if (*last >= page->capacity) *last = page->capacity - 1;
+  return true;
+}
 
 void page_init(lm_page_t *page, lm_heap_t *heap, unsigned cls) {
   size_t bs = sizeclass_block_size(cls);
@@ -23,6 +73,9 @@ void page_init(lm_page_t *page, lm_heap_t *heap, unsigned cls) {
   page->start = (uint8_t *)segment_of(page) + (size_t)page->slice_index * LM_SLICE_SIZE;
   page->cls = (uint8_t)cls;
   page->next = page->prev = NULL;
+  page->low = 0;
+  page->lost = 0;
+  __atomic_store_n(&page->purged, 0, __ATOMIC_RELAXED);
   __atomic_store_n(&page->owner, (uintptr_t)heap, __ATOMIC_RELEASE);
 }
 
@@ -46,7 +99,98 @@ bool page_extend(lm_page_t *page) {
   page->free = (lm_block_t *)first;
   page->reserved += n;
   __atomic_store_n(&page->limit, block_limit(bs, page->reserved), __ATOMIC_RELAXED);
+  if (page->reserved == page->capacity) {
+    page->low = page_low_mark(page);
+    page->free_time = os_clock_ms();
+  }
   return true;
+}
+
+size_t page_scavenge(lm_page_t *page) {
+  if (page->reserved != page->capacity || page->used == 0) return 0;
+  uint64_t now = os_clock_ms();
+  if (now < page->free_time || now - page->free_time < lm_options.purge_delay_ms / 4) return 0;
+  unsigned s = page_unit_shift(page);
+  size_t bs = page->block_size, span = (size_t)page->slice_count * LM_SLICE_SIZE;
+  unsigned units = (unsigned)((span + ((size_t)1 << s) - 1) >> s);
+  uint32_t free_in[64] = {0};
+  for (const lm_block_t *b = page->free; b; b = b->next) {
+    size_t off = (size_t)((const uint8_t *)b - page->start);
+    for (size_t u = off >> s; u <= (off + bs - 1) >> s; u++) free_in[u]++;
+  }
+  uint64_t purge = 0;
+  for (unsigned u = 0; u < units; u++) {
+    uint32_t first, last;
+    if ((page->purged >> u) & 1 || !unit_blocks(page, s, u, &first, &last)) continue;
+    if (free_in[u] == last - first + 1) purge |= (uint64_t)1 << u;
+  }
+  if (!purge) return 0;
+  /* Off the list with them, then give the units back, a run at a time. */
+  uint64_t all = page->purged | purge;
+  __atomic_store_n(&page->purged, all, __ATOMIC_RELAXED);
+  uintptr_t owner = __atomic_load_n(&page->owner, __ATOMIC_RELAXED);
+  __atomic_store_n(&page->owner, owner | LM_OWNER_SPARSE, __ATOMIC_RELEASE);
+  lm_block_t **at = &page->free;
+  while (*at) {
+    if (page_block_lost(page, *at)) { *at = (*at)->next; page->lost++; }
+    else at = &(*at)->next;
+  }
+  size_t bytes = 0;
+  for (unsigned u = 0; u < units;) {
+    if (!((purge >> u) & 1)) { u++; continue; }
+    unsigned v = u;
+    size_t len = 0;
+    while (v < units && ((purge >> v) & 1)) len += unit_bytes(page, s, v++);
+    if (os_purge(page->start + ((size_t)u << s), len) == 0) bytes += len;
+    u = v;
+  }
+  atomic_fetch_add_explicit(&lm_sparse_bytes, (int64_t)bytes, memory_order_relaxed);
+  atomic_fetch_add_explicit(&lm_scavenged_bytes, bytes, memory_order_relaxed);
+  return bytes;
+}
+
+bool page_unpurge(lm_page_t *page, lm_heap_t *owner) {
+  uint64_t m = page->purged;
+  if (!m) return false;
+  unsigned s = page_unit_shift(page);
+  size_t bytes = 0;
+  uint32_t next = 0, n = 0;   /* blocks below `next` are done */
+  for (unsigned u = 0; u < 64; u++) {
+    uint32_t first, last;
+    if (!((m >> u) & 1) || !unit_blocks(page, s, u, &first, &last)) continue;
+    bytes += unit_bytes(page, s, u);
+    for (uint32_t i = first > next ? first : next; i <= last; i++) {
+      lm_block_t *b = (lm_block_t *)(page->start + (size_t)i * page->block_size);
+      debug_on_free(page, b);
+      b->next = page->free;
+      b->tag = block_tag(b);
+      page->free = b;
+      n++;
+    }
+    if (last + 1 > next) next = last + 1;
+  }
+  LM_INTERNAL_ASSERT(n == page->lost);
+  (void)n;
+  page->lost = 0;
+  __atomic_store_n(&page->purged, 0, __ATOMIC_RELAXED);
+  __atomic_store_n(&page->owner, (uintptr_t)owner, __ATOMIC_RELEASE);
+  page->low = page_low_mark(page);
+  page->free_time = os_clock_ms();
+  atomic_fetch_sub_explicit(&lm_sparse_bytes, (int64_t)bytes, memory_order_relaxed);
+  return true;
+}
+
+void page_forget_purged(lm_page_t *page) {
+  uint64_t m = page->purged;
+  if (!m) return;
+  unsigned s = page_unit_shift(page);
+  size_t bytes = 0;
+  for (unsigned u = 0; u < 64; u++)
+    if ((m >> u) & 1) bytes += unit_bytes(page, s, u);
+  atomic_fetch_sub_explicit(&lm_sparse_bytes, (int64_t)bytes, memory_order_relaxed);
+  page->lost = 0;
+  page->low = 0;
+  __atomic_store_n(&page->purged, 0, __ATOMIC_RELAXED);
 }
 
 bool page_validate(const lm_page_t *page) {
@@ -65,6 +209,11 @@ bool page_validate(const lm_page_t *page) {
     LM_CHECK((const uint8_t *)b < page->start + (size_t)page->reserved * page->block_size);
     LM_CHECK(block_is_free(b, block_tag(b)));
   }
-  LM_CHECK(page->used + n + (page->capacity - page->reserved) == page->capacity);
+  LM_CHECK(page->used + n + (page->capacity - page->reserved) + page->lost == page->capacity);
+  uint32_t lost = 0;
+  for (uint32_t i = 0; i < page->capacity; i++)
+    lost += page_block_lost(page, page->start + (size_t)i * page->block_size);
+  LM_CHECK(lost == page->lost);
+  LM_CHECK((page->purged != 0) == ((__atomic_load_n(&page->owner, __ATOMIC_RELAXED) & LM_OWNER_SPARSE) != 0));
   return true;
 }

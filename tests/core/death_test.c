@@ -237,6 +237,34 @@ static void *free_interior_huge_first(void) {
   return h;
 }
 
+/* A page of 4 KiB blocks, all freed but the last after they aged: the
+ * owner gives the free blocks' OS pages back and their tags with them, so
+ * the fault is found from the page's purged units (page.c). */
+static void *sparse_block(void) {
+  enum { N = 64 };
+  void *p[N];
+  for (int i = 0; i < N; i++) {
+    p[i] = lm_malloc(4096);
+    memset(p[i], 1, 4096);
+  }
+  usleep(300 * 1000);   /* past a quarter of the purge delay */
+  for (int i = 0; i < N - 1; i++) lm_free(p[i]);
+  return p[N - 2];
+}
+
+static void *double_free_sparse(void) {
+  void *p = sparse_block();
+  report(p);
+  lm_free(p);
+  return p;
+}
+
+static void *realloc_sparse(void) {
+  void *p = sparse_block();
+  report(p);
+  return lm_realloc(p, 100);
+}
+
 static const struct {
   const char *name;
   fault_fn fn;
@@ -244,6 +272,8 @@ static const struct {
 } g_cases[] = {
     {"double free of a small block", double_free_small, "double free"},
     {"double free of a large block", double_free_large, "double free"},
+    {"double free of a block in a purged OS page", double_free_sparse, "double free"},
+    {"realloc of a block in a purged OS page", realloc_sparse, "use after free"},
     {"double free of a huge block", double_free_huge, NULL /* either fault */},
     {"free of a stack pointer", free_stack, "invalid pointer"},
     {"free of a glibc heap pointer", free_glibc, "invalid pointer"},

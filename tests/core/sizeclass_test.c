@@ -107,8 +107,9 @@ static void check_small_page(const lm_page_t *page, const void *p, size_t size) 
   CHECK(page->reserved <= page->capacity);
   CHECK(page->used >= 1 && page->used <= page->reserved);
   uintptr_t owner = atomic_load(&page->owner);
-  CHECK((owner & ~LM_OWNER_FULL) == (uintptr_t)lm_tls_heap);
-  /* used + length(free) + (capacity - reserved) == capacity */
+  CHECK((owner & ~LM_OWNER_FLAGS) == (uintptr_t)lm_tls_heap);
+  CHECK(!page_block_lost(page, p));
+  /* used + length(free) + (capacity - reserved) + lost == capacity */
   uint32_t n = 0;
   for (const lm_block_t *b = page->free; b; b = b->next) {
     CHECK(++n <= page->capacity);
@@ -118,7 +119,7 @@ static void check_small_page(const lm_page_t *page, const void *p, size_t size) 
     CHECK(block_is_free(b, block_tag(b)));   /* freed, or never handed out */
     CHECK((const void *)b != p);
   }
-  CHECK(page->used + n + (page->capacity - page->reserved) == page->capacity);
+  CHECK(page->used + n + (page->capacity - page->reserved) + page->lost == page->capacity);
   CHECK(page_validate(page));
 }
 
