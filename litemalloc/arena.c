@@ -58,6 +58,12 @@
  * 198K (175K with the thread); frag kept 5 MB and 19 MB of a 126 MB peak
  * after freeing everything. */
 #define DIRTY_MAX_PER_IN_USE 8
+/* Without the thread, the cap above is lifted for this long once it is seen
+ * to cost faults: fresh memory taken within the purge delay of a purge the
+ * cap forced.  Measured (tests/bench `large`, 2 live objects of 64 KiB to
+ * 64 MiB): the cap alone faulted in every byte written (274K faults for
+ * 976 MiB). */
+#define CAP_LIFT_DELAYS 10
 #define HUGE_CACHE_MAX 4
 /* A span whose purge the OS refused (mlocked pages) is tried again this much
  * later than the delay, not at every step. */
@@ -85,6 +91,9 @@ static struct {
   size_t in_use_bytes;           /* spans handed out */
   size_t in_use_hw;              /* most in_use() since hw_time */
   uint64_t hw_time;              /* when in_use_hw was last reset (ms) */
+  bool capped;                   /* the last budget was the thread-less cap */
+  uint64_t cap_purge_time;       /* when the cap last purged or unmapped (ms) */
+  uint64_t cap_lifted_until;     /* the cap does not apply before then (ms) */
   size_t dirty_bytes;            /* free spans' resident part, at most */
   size_t reserved_bytes;
   size_t segment_bytes;          /* header slices of segments */
@@ -332,8 +341,26 @@ static size_t dirty_budget(uint64_t now) {
     arena.hw_time = now;
   }
   size_t budget = arena.in_use_hw * DIRTY_PER_IN_USE;
-  if (!thread && budget > in_use() * DIRTY_MAX_PER_IN_USE) budget = in_use() * DIRTY_MAX_PER_IN_USE;
+  arena.capped = !thread && now >= arena.cap_lifted_until &&
+                 budget > in_use() * DIRTY_MAX_PER_IN_USE;
+  if (arena.capped) budget = in_use() * DIRTY_MAX_PER_IN_USE;
   return budget < lm_options.dirty_min ? lm_options.dirty_min : budget;
+}
+
+/* The budget just purged or unmapped memory.  Lock held. */
+static void cap_purged(uint64_t now) {
+  if (arena.capped) arena.cap_purge_time = now;
+}
+
+/* Fresh memory is about to be faulted in: if the cap gave back memory
+ * within the purge delay, the program reuses what it frees, and the cap
+ * only made it fault: lift it for a while (like glibc's adaptive mmap
+ * threshold).  A program that stops calling then keeps at most the budget
+ * on its recent peak, as it does with the thread.  Lock held. */
+static void cap_check(uint64_t now) {
+  if (arena.cap_purge_time && now >= arena.cap_purge_time &&
+      now - arena.cap_purge_time < lm_options.purge_delay_ms)
+    arena.cap_lifted_until = now + CAP_LIFT_DELAYS * lm_options.purge_delay_ms;
 }
 
 /* ---- segments ------------------------------------------------------------ */
@@ -515,6 +542,7 @@ lm_segment_t *arena_huge_map(size_t size, size_t align, bool zero, bool *zeroed)
   /* A fresh mapping: the object starts `size - usable` bytes in, at a
    * multiple of align (see large_alloc), so for an alignment above the
    * segment size the mapping is placed so that its second segment is. */
+  if (arena.cap_purge_time) cap_check(os_clock_ms());
   size_t a = align > LM_SEGMENT_SIZE ? align : LM_SEGMENT_SIZE;
   lm_segment_t *seg = (lm_segment_t *)reserve_aligned(size, a, a > LM_SEGMENT_SIZE ? LM_SEGMENT_SIZE : 0, true);
   if (seg) {
@@ -548,6 +576,7 @@ void arena_huge_unmap(lm_segment_t *seg) {
       return;
     }
   }
+  cap_purged(now);
   STAT_ADD(huge_cached_bytes, -seg->mapping_size);
   huge_unmap_locked(seg);
   arena_unlock();
@@ -613,6 +642,7 @@ lm_page_t *arena_alloc_span(size_t n, uint8_t kind, bool *zeroed) {
   size_t k = 1, b = bin_find(1, n);
   if (!b) {
     k = 0;
+    if (arena.cap_purge_time) cap_check(now ? now : os_clock_ms());
     b = bin_find(0, n);
     if (!b) {
       if (!segment_new()) { arena_unlock(); return NULL; }
@@ -672,6 +702,7 @@ static void cache_trim(lm_page_t *d, uint64_t now) {
   size_t budget = dirty_budget(now);
   while (arena.dirty_bytes > budget && arena.dirty_head && arena.dirty_head != d &&
          span_purge(arena.dirty_head, now)) {
+    cap_purged(now);
   }
 }
 
