@@ -21,11 +21,12 @@
  * the heap's own page of that class runs dry, malloc's direct entries point
  * at the list until it is empty, so the blocks are reused while they are
  * still in this core's cache (a block stays counted in its page's `used` the
- * whole time, so the page cannot go away under it).  Beyond that, or at
- * thread exit and lm_trim, it pushes the block onto the owner heap's `remote`
- * stack with one CAS (no lock); the owner takes the whole stack with one
- * exchange at its next slow path and frees the blocks locally.  There is no
- * ABA problem: the stack is only ever pushed to and emptied whole.
+ * whole time, so the page cannot go away under it).  Beyond that, it adds
+ * the block to its outbox for the owner heap, which goes onto the owner's
+ * `remote` stack a batch at a time with one CAS (no lock; see the outboxes
+ * below); the owner takes the whole stack with one exchange at its next slow
+ * path and frees the blocks locally.  There is no ABA problem: the stack is
+ * only ever pushed to and emptied whole.
  *
  * Thread exit.  A pthread key destructor (looked up weakly, so the core needs
  * no pthreads) collects the heap's remote frees, returns its spare pages and
@@ -202,6 +203,8 @@ static lm_heap_t *heap_new_locked(void) {
     h->foreign[c].cls = (uint8_t)c;
     h->foreign[c].block_size = sizeclass_block_size(c);
     h->foreign[c].owner = LM_OWNER_FREE;
+    /* the most blocks the list keeps */
+    h->foreign[c].reserved = c >= FOREIGN_MIN_CLASS ? (uint32_t)(FOREIGN_BYTES / h->foreign[c].block_size) : 0;
   }
   h->next_all = heaps_all;
   __atomic_store_n(&heaps_all, h, __ATOMIC_RELEASE);
@@ -437,8 +440,9 @@ static void remote_kick(lm_heap_t *owner, bool poll) {
  * heap's outbox slot for that owner and handed over a batch at a time.  A
  * block waiting there stays counted in its page's `used`, so its page cannot
  * be released under it; a slot holds at most OUTBOX_BYTES (or OUTBOX_BLOCKS),
- * and every slot is flushed at thread exit and trim.  A block for a heap
- * without a thread goes at once (its trim is asked for). */
+ * and every slot is flushed at thread exit and trim.  Blocks for a heap
+ * without a thread are batched too (larson's threads free what their
+ * exited predecessors allocated); its trim is asked for at the flush. */
 #define OUTBOX_BLOCKS 64
 #define OUTBOX_BYTES ((uint32_t)32 * 1024)
 
@@ -472,9 +476,7 @@ static void outbox_add(lm_heap_t *h, lm_heap_t *to, lm_block_t *b, size_t bs, bo
   if (!o->head) o->tail = b;
   o->head = b;
   o->bytes += (uint32_t)bs;
-  if (++o->count >= OUTBOX_BLOCKS || o->bytes >= OUTBOX_BYTES ||
-      !__atomic_load_n(&to->active, __ATOMIC_RELAXED))
-    outbox_flush(o, poll);
+  if (++o->count >= OUTBOX_BLOCKS || o->bytes >= OUTBOX_BYTES) outbox_flush(o, poll);
 }
 
 /* Empties class c's foreign list (after the fast path took what it wanted)
@@ -657,11 +659,42 @@ static LM_COLD void bad_pointer(const lm_page_t *page, const void *p) {
   error_free_double(p);
 }
 
+/* free's slow path for what is not a small page in use: a large or huge
+ * object, or a bad pointer. */
+static LM_NOINLINE void free_not_small(lm_heap_t *h, lm_page_t *page, void *p, uintptr_t owner) {
+  /* A small page being set up also reads LM_OWNER_LARGE for a moment. */
+  if (owner == LM_OWNER_LARGE && page->kind != LM_KIND_SMALL) large_free(h, page, p);
+  else bad_pointer(page, p);
+}
+
+/* A remote free by a thread without a heap of its own: a live thread gets
+ * one here (its own counters, its foreign lists: a consumer thread may never
+ * allocate); a thread that gave its heap up at exit keeps nothing: the block
+ * goes straight home.  (glibc frees at thread exit only what the thread
+ * allocated, so the first allocator call of a thread is never such a late
+ * free.) */
+static LM_NOINLINE void free_remote_sentinel(lm_heap_t *h, lm_page_t *page, lm_block_t *b,
+                                             lm_heap_t *owner_heap) {
+  if (h == &lm_heap_empty && (h = heap_get()) != NULL) {
+    heap_free_slow(h, page, b);
+    return;
+  }
+  unsigned c = page->cls;
+  size_t bs = page->block_size;
+  b->tag = block_tag(b);
+  remote_push(owner_heap, b, b);
+  remote_kick(owner_heap, true);
+  __atomic_fetch_add(&lm_heap_exited.frees[c], 1, __ATOMIC_RELAXED);
+  __atomic_fetch_add(&lm_heap_exited.remote_frees, 1, __ATOMIC_RELAXED);
+  heap_publish_bytes(-(int64_t)bs);
+}
+
 void heap_free_slow(lm_heap_t *h, lm_page_t *page, void *p) {
   uintptr_t owner = __atomic_load_n(&page->owner, __ATOMIC_ACQUIRE);
-  /* A small page being set up also reads LM_OWNER_LARGE for a moment. */
-  if (owner == LM_OWNER_LARGE && page->kind != LM_KIND_SMALL) { large_free(h, page, p); return; }
-  if (owner == LM_OWNER_FREE || page->kind != LM_KIND_SMALL) bad_pointer(page, p);
+  if (LM_UNLIKELY(owner == LM_OWNER_FREE || owner == LM_OWNER_LARGE || page->kind != LM_KIND_SMALL)) {
+    free_not_small(h, page, p, owner);
+    return;
+  }
   if (!page_is_block(page, p)) bad_pointer(page, p);
   lm_block_t *b = p;
   if (block_is_free(b, block_tag(b))) error_free_tagged(p);
@@ -675,37 +708,25 @@ void heap_free_slow(lm_heap_t *h, lm_page_t *page, void *p) {
     heap_unbusy(h, was);
     return;
   }
-  /* A remote free: keep the block for reuse, or send it home.  The page may
-   * be reused as soon as the block is home, so read its class first. */
-  unsigned c = page->cls;
-  size_t bs = page->block_size;
-  b->tag = block_tag(b);
-  /* A live thread without a heap yet gets one here (its own counters, its
-   * foreign lists: a consumer thread may never allocate); a thread that gave
-   * its heap up at exit keeps nothing: the block goes straight home.  (glibc
-   * frees at thread exit only what the thread allocated, so the first
-   * allocator call of a thread is never such a late free.) */
-  if (h == &lm_heap_empty) h = heap_get();
-  if (LM_UNLIKELY(!h || heap_is_sentinel(h))) {
-    remote_push(owner_heap, b, b);
-    remote_kick(owner_heap, true);
-    __atomic_fetch_add(&lm_heap_exited.frees[c], 1, __ATOMIC_RELAXED);
-    __atomic_fetch_add(&lm_heap_exited.remote_frees, 1, __ATOMIC_RELAXED);
-    heap_publish_bytes(-(int64_t)bs);
+  if (LM_UNLIKELY(heap_is_sentinel(h))) {
+    free_remote_sentinel(h, page, b, owner_heap);
     return;
   }
+  /* A remote free: keep the block for reuse (up to the list's `reserved`
+   * blocks), or send it home.  The page may be reused as soon as the block
+   * is home, so read its class first. */
+  unsigned c = page->cls;
+  b->tag = block_tag(b);
   bool was = heap_busy(h);
-  lm_page_t *f = c < LM_DIRECT_CLASSES && c >= FOREIGN_MIN_CLASS ? &h->foreign[c] : NULL;
-  if (f && f->free == NULL) f->capacity = f->used = 0;   /* the fast path emptied it */
-  if (f && (size_t)(f->capacity - f->used) * bs < FOREIGN_BYTES) {
+  lm_page_t *f = &h->foreign[c < LM_DIRECT_CLASSES ? c : 0];
+  if (c < LM_DIRECT_CLASSES && f->capacity - f->used < f->reserved) {
     b->next = f->free;
     f->free = b;
     f->capacity++;
   } else {
-    outbox_add(h, owner_heap, b, bs, true);
+    outbox_add(h, owner_heap, b, page->block_size, true);
   }
   heap_unbusy(h, was);
   lm_stat_add(h->frees[c], 1);
-  lm_stat_add(h->remote_frees, 1);
-  if ((h->remote_frees & 63) == 0) heap_publish(h, c);
+  if ((lm_stat_add(h->remote_frees, 1) & 63) == 0) heap_publish(h, c);
 }
