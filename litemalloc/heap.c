@@ -16,8 +16,9 @@
  * other threads free a heap's blocks in batches) away from the arena lock.
  *
  * Frees by other threads.  A thread that frees a block of a page it does not
- * own first keeps it (if it is 128 bytes or more, see FOREIGN_MIN_CLASS), up
- * to FOREIGN_BYTES per class, on its heap's foreign list for that class; when
+ * own first keeps it (if it is 128 bytes or more, see FOREIGN_MIN_CLASS, and
+ * if it has a page of that class itself), up to FOREIGN_BYTES per class, on
+ * its heap's foreign list for that class; when
  * the heap's own page of that class runs dry, malloc's direct entries point
  * at the list until it is empty, so the blocks are reused while they are
  * still in this core's cache (a block stays counted in its page's `used` the
@@ -277,16 +278,13 @@ void heap_register_exit(lm_heap_t *h) {
   pthread_setspecific(lm_heap_key, h);
 }
 
-/* The heap keeps its pages (the next thread to adopt it uses them; empty ones
- * beyond one per class went back as they emptied); its spares go back. */
+/* The heap keeps its pages that hold blocks (the next thread to adopt it
+ * uses them); its empty pages and spares go back to the arena, where any
+ * thread reuses them (and the purge policy gives them back to the OS). */
 void heap_abandon(lm_heap_t *h) {
   if (heap_is_sentinel(h)) return;
   lm_tls_heap = &lm_heap_exited;   /* for good: see the top of this file */
-  bool was = heap_busy(h);
-  foreign_flush(h);
-  heap_collect_remote(h);
-  heap_spares_release(h);
-  heap_unbusy(h, was);
+  heap_trim(h);
   heap_release(h);
 }
 
@@ -713,13 +711,15 @@ void heap_free_slow(lm_heap_t *h, lm_page_t *page, void *p) {
     return;
   }
   /* A remote free: keep the block for reuse (up to the list's `reserved`
-   * blocks), or send it home.  The page may be reused as soon as the block
+   * blocks) if this heap allocates blocks of the class (else it would keep
+   * the block, and its page, for good: a thread that frees what exited
+   * threads allocated), or send it home.  The page may be reused as soon as the block
    * is home, so read its class first. */
   unsigned c = page->cls;
   b->tag = block_tag(b);
   bool was = heap_busy(h);
   lm_page_t *f = &h->foreign[c < LM_DIRECT_CLASSES ? c : 0];
-  if (c < LM_DIRECT_CLASSES && f->capacity - f->used < f->reserved) {
+  if (c < LM_DIRECT_CLASSES && f->capacity - f->used < f->reserved && !queue_empty(h, c)) {
     b->next = f->free;
     f->free = b;
     f->capacity++;
