@@ -46,7 +46,7 @@ if [ $status -ne 0 ]; then
   echo "bench_test: FAIL: exit status $status"
   exit 1
 fi
-line=$(grep -E '^[a-z-]+ threads=' "$out" | tail -n 1)
+line=$(grep -E '^[a-z0-9_-]+ threads=' "$out" | tail -n 1)
 if [ -z "$line" ]; then
   echo "bench_test: FAIL: no result line"
   exit 1
