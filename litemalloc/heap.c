@@ -278,13 +278,19 @@ void heap_register_exit(lm_heap_t *h) {
   pthread_setspecific(lm_heap_key, h);
 }
 
-/* The heap keeps its pages that hold blocks (the next thread to adopt it
- * uses them); its empty pages and spares go back to the arena, where any
- * thread reuses them (and the purge policy gives them back to the OS). */
+/* The heap keeps its pages (the next thread to adopt it uses them; empty ones
+ * beyond one per class went back as they emptied); its spares go back.
+ * (Giving its empty pages to the arena as well raised mstress's peak RSS
+ * from 17 to 23 MiB with one thread, 55 to 80 MiB with 16: the next thread
+ * takes new spans instead.) */
 void heap_abandon(lm_heap_t *h) {
   if (heap_is_sentinel(h)) return;
   lm_tls_heap = &lm_heap_exited;   /* for good: see the top of this file */
-  heap_trim(h);
+  bool was = heap_busy(h);
+  foreign_flush(h);
+  heap_collect_remote(h);
+  heap_spares_release(h);
+  heap_unbusy(h, was);
   heap_release(h);
 }
 
