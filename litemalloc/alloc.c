@@ -84,7 +84,7 @@ void lm_free(void *p) {
   b->tag = tag;
   page->free = b;
   lm_stat_add(h->frees[page->cls], 1);
-  if (LM_UNLIKELY(--page->used <= page->low)) heap_page_low(h, page);
+  if (LM_UNLIKELY(--page->used == 0)) heap_page_low(h, page);   /* at the low mark */
 }
 
 void *lm_calloc(size_t n, size_t size) {

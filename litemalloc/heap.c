@@ -369,10 +369,10 @@ size_t heap_counts(size_t *made) {
  * the only page of its class. */
 void heap_page_low(lm_heap_t *h, lm_page_t *page) {
   unsigned c = page->cls;
-  if (page->used != 0) {
+  if (page->low != 0) {
     bool was = heap_busy(h);
     page_scavenge(page);
-    page->low /= 2;
+    page_set_low(page, page->low / 2);
     heap_unbusy(h, was);
     return;
   }
@@ -410,7 +410,7 @@ static void heap_free_block(lm_heap_t *h, lm_page_t *page, lm_block_t *b) {
     __atomic_store_n(&page->owner, (uintptr_t)h, __ATOMIC_RELAXED);
     queue_push_back(h, page->cls, page);
   }
-  if (--page->used <= page->low) heap_page_low(h, page);
+  if (--page->used == 0) heap_page_low(h, page);   /* at the low mark */
 }
 
 /* Gives the chain head..tail of blocks (tagged free) to the heap that owns
@@ -529,7 +529,7 @@ void heap_trim(lm_heap_t *h) {
     lm_page_t *page = queue_empty(h, c) ? NULL : h->pages[c];
     while (page) {
       lm_page_t *next = page->next;
-      if (page->used == 0) {
+      if (page_used(page) == 0) {
         queue_remove(h, c, page);
         page_forget_purged(page);
         arena_free_span(page, false);

@@ -113,7 +113,7 @@ enum lm_page_kind { LM_KIND_SMALL = 0, LM_KIND_LARGE = 1, LM_KIND_HUGE = 2, LM_K
  * of its first slice.
  *
  * Invariants of a small page (checked by page_validate):
- *   used + length(free) + (capacity - reserved) + lost == capacity
+ *   page_used() + length(free) + (capacity - reserved) + lost == capacity
  *   lost == the blocks that overlap a unit set in `purged` (page.c); none of
  *   them is on `free`; purged != 0 exactly when owner has LM_OWNER_SPARSE
  *   every block on `free` is one of the first `reserved` blocks and carries
@@ -144,14 +144,17 @@ typedef struct lm_page_s {
                                 purged units back (page.c) */
   /* Line 1, the owner's: its fast paths and queues. */
   _Alignas(64) lm_block_t *free;  /* owner's free list */
-  uint32_t used;             /* blocks allocated or waiting in a remote queue */
+  uint32_t used;             /* blocks allocated or waiting in a remote queue,
+                                minus `low` (page_used() is the count): free's
+                                fast path finds the low mark with one decrement */
   uint32_t reserved;         /* blocks threaded onto `free` so far (lazy) */
   struct lm_page_s *next;    /* heap class queue, or arena bin */
   struct lm_page_s *prev;
   struct lm_page_s *dnext;   /* arena dirty list (free spans, oldest first) */
   struct lm_page_s *dprev;
-  uint32_t low;              /* a local free that takes `used` down to this
-                                calls heap_page_low (0: only when empty) */
+  uint32_t low;              /* a local free that takes the blocks in use
+                                down to this calls heap_page_low (0: only
+                                when the page is empty) */
   uint32_t lost;             /* blocks in purged units, off the free list */
   uint64_t purged;           /* units given back to the OS (page_unit_shift) */
 } lm_page_t;
@@ -547,6 +550,16 @@ LM_HIDDEN void page_forget_purged(lm_page_t *page);
 /* Bytes purged inside in-use pages now, and in total. */
 LM_HIDDEN extern _Atomic int64_t lm_sparse_bytes;
 LM_HIDDEN extern _Atomic uint64_t lm_scavenged_bytes;
+/* The blocks of a small page in use (allocated or on their way back). */
+static inline uint32_t page_used(const lm_page_t *page) { return page->used + page->low; }
+/* Sets the low mark, keeping page_used(); a mark at or above the blocks in
+ * use is none (0). */
+static inline void page_set_low(lm_page_t *page, uint32_t low) {
+  uint32_t n = page_used(page);
+  if (low >= n) low = 0;
+  page->low = low;
+  page->used = n - low;
+}
 /* Bytes of the blocks a page holds (small) or of its object (large). */
 static inline size_t page_area(const lm_page_t *page) {
   return page->kind == LM_KIND_SMALL ? (size_t)page->capacity * page->block_size : page->block_size;

@@ -62,6 +62,7 @@ void *large_alloc(lm_heap_t *h, size_t size, size_t align, bool zero) {
     page->start = lead ? (uint8_t *)round_up((uintptr_t)span, align) : span;
     page->capacity = 1;
     page->used = 1;
+    page->low = 0;
     large_set_size(page, usable);
     if (zero && !zeroed) memset(page->start, 0, size);
     large_count(h, (int64_t)usable, true);
@@ -83,6 +84,7 @@ void *large_alloc(lm_heap_t *h, size_t size, size_t align, bool zero) {
   page->start = (uint8_t *)seg + offset;
   page->capacity = 1;
   page->used = 1;
+  page->low = 0;
   large_set_size(page, usable);
   if (zero && !zeroed) memset(page->start, 0, size);
   __atomic_store_n(&page->owner, LM_OWNER_LARGE, __ATOMIC_RELEASE);

@@ -65,6 +65,7 @@ void page_init(lm_page_t *page, lm_heap_t *heap, unsigned cls) {
   size_t span = (size_t)page->slice_count * LM_SLICE_SIZE;
   page->free = NULL;
   page->used = 0;
+  page->low = 0;
   page->reserved = 0;
   page->capacity = (uint32_t)(span / bs);
   page->block_size = bs;
@@ -73,7 +74,6 @@ void page_init(lm_page_t *page, lm_heap_t *heap, unsigned cls) {
   page->start = (uint8_t *)segment_of(page) + (size_t)page->slice_index * LM_SLICE_SIZE;
   page->cls = (uint8_t)cls;
   page->next = page->prev = NULL;
-  page->low = 0;
   page->lost = 0;
   __atomic_store_n(&page->purged, 0, __ATOMIC_RELAXED);
   __atomic_store_n(&page->owner, (uintptr_t)heap, __ATOMIC_RELEASE);
@@ -100,14 +100,14 @@ bool page_extend(lm_page_t *page) {
   page->reserved += n;
   __atomic_store_n(&page->limit, block_limit(bs, page->reserved), __ATOMIC_RELAXED);
   if (page->reserved == page->capacity) {
-    page->low = page_low_mark(page);
+    page_set_low(page, page_low_mark(page));
     page->free_time = os_clock_ms();
   }
   return true;
 }
 
 size_t page_scavenge(lm_page_t *page) {
-  if (page->reserved != page->capacity || page->used == 0) return 0;
+  if (page->reserved != page->capacity || page_used(page) == 0) return 0;
   uint64_t now = os_clock_ms();
   if (now < page->free_time || now - page->free_time < lm_options.purge_delay_ms / 4) return 0;
   unsigned s = page_unit_shift(page);
@@ -174,7 +174,7 @@ bool page_unpurge(lm_page_t *page, lm_heap_t *owner) {
   page->lost = 0;
   __atomic_store_n(&page->purged, 0, __ATOMIC_RELAXED);
   __atomic_store_n(&page->owner, (uintptr_t)owner, __ATOMIC_RELEASE);
-  page->low = page_low_mark(page);
+  page_set_low(page, page_low_mark(page));
   page->free_time = os_clock_ms();
   atomic_fetch_sub_explicit(&lm_sparse_bytes, (int64_t)bytes, memory_order_relaxed);
   return true;
@@ -189,7 +189,7 @@ void page_forget_purged(lm_page_t *page) {
     if ((m >> u) & 1) bytes += unit_bytes(page, s, u);
   atomic_fetch_sub_explicit(&lm_sparse_bytes, (int64_t)bytes, memory_order_relaxed);
   page->lost = 0;
-  page->low = 0;
+  page_set_low(page, 0);
   __atomic_store_n(&page->purged, 0, __ATOMIC_RELAXED);
 }
 
@@ -209,7 +209,8 @@ bool page_validate(const lm_page_t *page) {
     LM_CHECK((const uint8_t *)b < page->start + (size_t)page->reserved * page->block_size);
     LM_CHECK(block_is_free(b, block_tag(b)));
   }
-  LM_CHECK(page->used + n + (page->capacity - page->reserved) + page->lost == page->capacity);
+  LM_CHECK(page->used != 0 || page->low == 0);   /* at the mark, heap_page_low moved it */
+  LM_CHECK(page_used(page) + n + (page->capacity - page->reserved) + page->lost == page->capacity);
   uint32_t lost = 0;
   for (uint32_t i = 0; i < page->capacity; i++)
     lost += page_block_lost(page, page->start + (size_t)i * page->block_size);

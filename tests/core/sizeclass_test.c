@@ -105,7 +105,7 @@ static void check_small_page(const lm_page_t *page, const void *p, size_t size) 
   for (uint32_t s = 0; s < page->slice_count; s++)
     CHECK(page_lookup(page->start + (size_t)s * LM_SLICE_SIZE) == page);
   CHECK(page->reserved <= page->capacity);
-  CHECK(page->used >= 1 && page->used <= page->reserved);
+  CHECK(page_used(page) >= 1 && page_used(page) <= page->reserved);
   uintptr_t owner = atomic_load(&page->owner);
   CHECK((owner & ~LM_OWNER_FLAGS) == (uintptr_t)lm_tls_heap);
   CHECK(!page_block_lost(page, p));
@@ -119,7 +119,7 @@ static void check_small_page(const lm_page_t *page, const void *p, size_t size) 
     CHECK(block_is_free(b, block_tag(b)));   /* freed, or never handed out */
     CHECK((const void *)b != p);
   }
-  CHECK(page->used + n + (page->capacity - page->reserved) + page->lost == page->capacity);
+  CHECK(page_used(page) + n + (page->capacity - page->reserved) + page->lost == page->capacity);
   CHECK(page_validate(page));
 }
 
