@@ -456,7 +456,7 @@ static struct lm_outbox_s *outbox_of(lm_heap_t *h, const lm_heap_t *to) {
 }
 _Static_assert(LM_OUTBOXES == 4, "outbox_of hashes to 2 bits");
 
-static void outbox_flush(struct lm_outbox_s *o, bool poll) {
+static LM_NOINLINE void outbox_flush(struct lm_outbox_s *o, bool poll) {
   if (!o->head) return;
   remote_push(o->to, o->head, o->tail);
   o->head = o->tail = NULL;
@@ -470,17 +470,19 @@ static void outbox_flush_all(lm_heap_t *h) {
 
 /* Adds block b (tagged free, of bs bytes) of a page owned by `to` to h's
  * outbox; h is busy.  poll: see remote_kick. */
-static void outbox_add(lm_heap_t *h, lm_heap_t *to, lm_block_t *b, size_t bs, bool poll) {
+static inline void outbox_add(lm_heap_t *h, lm_heap_t *to, lm_block_t *b, size_t bs, bool poll) {
   struct lm_outbox_s *o = outbox_of(h, to);
-  if (o->to != to) {
+  if (LM_UNLIKELY(o->to != to)) {
     outbox_flush(o, poll);
     o->to = to;
   }
-  b->next = o->head;
-  if (!o->head) o->tail = b;
+  lm_block_t *head = o->head;
+  b->next = head;
+  if (!head) o->tail = b;
   o->head = b;
   o->bytes += (uint32_t)bs;
-  if (++o->count >= OUTBOX_BLOCKS || o->bytes >= OUTBOX_BYTES) outbox_flush(o, poll);
+  o->count++;
+  if (LM_UNLIKELY(o->count >= OUTBOX_BLOCKS || o->bytes >= OUTBOX_BYTES)) outbox_flush(o, poll);
 }
 
 /* Empties class c's foreign list (after the fast path took what it wanted)
