@@ -22,8 +22,11 @@
  * it cannot run, whenever the lock is taken; or (b) the dirty total exceeds
  * the budget of dirty_budget(); (b) never purges the span just freed, so
  * allocating and freeing one object in a loop does not thrash.  Without the
- * purger the budget follows the memory in use, so freeing everything leaves
- * at most about dirty_min resident even if no call follows.
+ * purger the budget also follows the memory in use, so freeing everything
+ * leaves at most about dirty_min resident even if no call follows; except
+ * for ten purge delays after that cap was seen to cost faults (cap_check),
+ * when a program that stops calling keeps up to the budget on its recent
+ * peak, as it would with the purger thread until its next step.
  * Where the OS refuses a purge (madvise fails on mlocked pages), the span
  * stays dirty and is filed anew, to be tried again PURGE_RETRY_MS later.
  * Freed huge mappings are kept the same way (a few, within the same budget,
@@ -576,7 +579,7 @@ void arena_huge_unmap(lm_segment_t *seg) {
       return;
     }
   }
-  cap_purged(now);
+  if (arena.dirty_bytes + arena.huge_cached_bytes > budget) cap_purged(now);
   STAT_ADD(huge_cached_bytes, -seg->mapping_size);
   huge_unmap_locked(seg);
   arena_unlock();

@@ -444,7 +444,10 @@ static void remote_kick(lm_heap_t *owner, bool poll) {
  * heap's outbox slot for that owner and handed over a batch at a time.  A
  * block waiting there stays counted in its page's `used`, so its page cannot
  * be released under it; a slot holds at most OUTBOX_BYTES (or OUTBOX_BLOCKS),
- * and every slot is flushed at thread exit and trim.  Blocks for a heap
+ * and every slot is flushed at thread exit and trim, and whenever the heap
+ * takes a new page.  So a thread that frees a few blocks of many pages and
+ * then only waits keeps those pages (up to 4 x 63 of them) until it frees,
+ * allocates a page's worth, trims or exits.  Blocks for a heap
  * without a thread are batched too (larson's threads free what their
  * exited predecessors allocated); its trim is asked for at the flush. */
 #define OUTBOX_BLOCKS 64
@@ -456,24 +459,24 @@ static struct lm_outbox_s *outbox_of(lm_heap_t *h, const lm_heap_t *to) {
 }
 _Static_assert(LM_OUTBOXES == 4, "outbox_of hashes to 2 bits");
 
-static LM_NOINLINE void outbox_flush(struct lm_outbox_s *o, bool poll) {
+static LM_NOINLINE void outbox_flush(struct lm_outbox_s *o) {
   if (!o->head) return;
   remote_push(o->to, o->head, o->tail);
   o->head = o->tail = NULL;
   o->count = o->bytes = 0;
-  remote_kick(o->to, poll);
+  remote_kick(o->to, false);   /* its poll waits until the heap is not busy */
 }
 
 static void outbox_flush_all(lm_heap_t *h) {
-  for (unsigned i = 0; i < LM_OUTBOXES; i++) outbox_flush(&h->outbox[i], false);
+  for (unsigned i = 0; i < LM_OUTBOXES; i++) outbox_flush(&h->outbox[i]);
 }
 
 /* Adds block b (tagged free, of bs bytes) of a page owned by `to` to h's
- * outbox; h is busy.  poll: see remote_kick. */
-static inline void outbox_add(lm_heap_t *h, lm_heap_t *to, lm_block_t *b, size_t bs, bool poll) {
+ * outbox; h is busy. */
+static inline void outbox_add(lm_heap_t *h, lm_heap_t *to, lm_block_t *b, size_t bs) {
   struct lm_outbox_s *o = outbox_of(h, to);
   if (LM_UNLIKELY(o->to != to)) {
-    outbox_flush(o, poll);
+    outbox_flush(o);
     o->to = to;
   }
   lm_block_t *head = o->head;
@@ -482,7 +485,7 @@ static inline void outbox_add(lm_heap_t *h, lm_heap_t *to, lm_block_t *b, size_t
   o->head = b;
   o->bytes += (uint32_t)bs;
   o->count++;
-  if (LM_UNLIKELY(o->count >= OUTBOX_BLOCKS || o->bytes >= OUTBOX_BYTES)) outbox_flush(o, poll);
+  if (LM_UNLIKELY(o->count >= OUTBOX_BLOCKS || o->bytes >= OUTBOX_BYTES)) outbox_flush(o);
 }
 
 /* Empties class c's foreign list (after the fast path took what it wanted)
@@ -504,7 +507,7 @@ static void foreign_flush(lm_heap_t *h) {
       lm_page_t *page = page_lookup(b);
       uintptr_t owner = __atomic_load_n(&page->owner, __ATOMIC_ACQUIRE) & ~LM_OWNER_FLAGS;
       if (owner == (uintptr_t)h) heap_free_block(h, page, b);
-      else outbox_add(h, (lm_heap_t *)owner, b, f->block_size, false);
+      else outbox_add(h, (lm_heap_t *)owner, b, f->block_size);
       b = next;
     }
     foreign_reset(h, c);
@@ -557,6 +560,7 @@ static lm_page_t *heap_page_new(lm_heap_t *h, unsigned c) {
   }
   bool zeroed;
   if (!page) {
+    outbox_flush_all(h);   /* what waits for other heaps goes home now and then */
     purger_poll();   /* without the purger thread, the trims it would do */
     page = arena_alloc_span(n, LM_KIND_SMALL, &zeroed);
   }
@@ -732,9 +736,10 @@ void heap_free_slow(lm_heap_t *h, lm_page_t *page, void *p) {
     f->free = b;
     f->capacity++;
   } else {
-    outbox_add(h, owner_heap, b, page->block_size, true);
+    outbox_add(h, owner_heap, b, page->block_size);
   }
   heap_unbusy(h, was);
+  purger_poll();   /* a trim a flush asked for, without the thread (not while busy) */
   lm_stat_add(h->frees[c], 1);
   if ((lm_stat_add(h->remote_frees, 1) & 63) == 0) heap_publish(h, c);
 }

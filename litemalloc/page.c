@@ -23,8 +23,8 @@
  * faults its units in at most that often.  The page's owner word gets
  * LM_OWNER_SPARSE, so every free into it takes the slow path, which names a
  * free of a lost block a double free (its tag was purged with it).  When the
- * free list runs dry, page_unpurge threads the lost blocks back (the units
- * fault in again as they are used), before a new page is taken.
+ * free list runs dry, page_unpurge threads the lost blocks back, before a
+ * new page is taken; writing their links faults those units in at once.
  */
 #include "internal.h"
 
@@ -135,16 +135,20 @@ size_t page_scavenge(lm_page_t *page) {
     if (page_block_lost(page, *at)) { *at = (*at)->next; page->lost++; }
     else at = &(*at)->next;
   }
-  size_t bytes = 0;
+  /* A unit the OS refuses to purge (mlocked) stays marked, its blocks lost
+   * until the unpurge (their memory is intact); it is counted as purged in
+   * lm_sparse_bytes too, which the unpurge takes off again. */
+  size_t bytes = 0, marked = 0;
   for (unsigned u = 0; u < units;) {
     if (!((purge >> u) & 1)) { u++; continue; }
     unsigned v = u;
     size_t len = 0;
     while (v < units && ((purge >> v) & 1)) len += unit_bytes(page, s, v++);
     if (os_purge(page->start + ((size_t)u << s), len) == 0) bytes += len;
+    marked += len;
     u = v;
   }
-  atomic_fetch_add_explicit(&lm_sparse_bytes, (int64_t)bytes, memory_order_relaxed);
+  atomic_fetch_add_explicit(&lm_sparse_bytes, (int64_t)marked, memory_order_relaxed);
   atomic_fetch_add_explicit(&lm_scavenged_bytes, bytes, memory_order_relaxed);
   return bytes;
 }
