@@ -371,8 +371,12 @@ void heap_page_low(lm_heap_t *h, lm_page_t *page) {
   unsigned c = page->cls;
   if (page->low != 0) {
     bool was = heap_busy(h);
-    page_scavenge(page);
-    page_set_low(page, page->low / 2);
+    if (page_ripe(page)) {
+      page_scavenge(page);
+      page_set_low(page, page->low / 2);
+    } else {
+      page_set_low(page, 0);
+    }
     heap_unbusy(h, was);
     return;
   }

@@ -538,6 +538,9 @@ static inline bool page_block_lost(const lm_page_t *page, const void *p) {
   uint64_t want = (u1 >= 63 ? ~(uint64_t)0 : ((uint64_t)2 << u1) - 1) & ~(((uint64_t)1 << u0) - 1);
   return (m & want) != 0;
 }
+/* Whether the page has been full-grown (or had its units back) long enough
+ * to be scanned (a quarter of the purge delay). */
+LM_HIDDEN bool page_ripe(const lm_page_t *page);
 /* Gives back the units of a page whose blocks are all free; the owner calls
  * it, the heap busy.  Returns the bytes purged. */
 LM_HIDDEN size_t page_scavenge(lm_page_t *page);

@@ -20,7 +20,9 @@
  * a page is scanned a few times in its life; and a page is scanned only
  * when it has been full-grown, or had its units back, for a quarter of the
  * purge delay (free_time), so that a page cycling between full and sparse
- * faults its units in at most that often.  The page's owner word gets
+ * faults its units in at most that often.  A page that reaches its mark
+ * younger than that loses the mark until it grows full again (a loop that
+ * fills and empties pages pays one clock read per page, not one per mark).  The page's owner word gets
  * LM_OWNER_SPARSE, so every free into it takes the slow path, which names a
  * free of a lost block a double free (its tag was purged with it).  When the
  * free list runs dry, page_unpurge threads the lost blocks back, before a
@@ -106,10 +108,13 @@ bool page_extend(lm_page_t *page) {
   return true;
 }
 
+bool page_ripe(const lm_page_t *page) {
+  uint64_t now = os_clock_ms();
+  return now >= page->free_time && now - page->free_time >= lm_options.purge_delay_ms / 4;
+}
+
 size_t page_scavenge(lm_page_t *page) {
   if (page->reserved != page->capacity || page_used(page) == 0) return 0;
-  uint64_t now = os_clock_ms();
-  if (now < page->free_time || now - page->free_time < lm_options.purge_delay_ms / 4) return 0;
   unsigned s = page_unit_shift(page);
   size_t bs = page->block_size, span = (size_t)page->slice_count * LM_SLICE_SIZE;
   unsigned units = (unsigned)((span + ((size_t)1 << s) - 1) >> s);
