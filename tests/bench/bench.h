@@ -177,6 +177,39 @@ static inline void obj_check_pages(const void *p, size_t n, const char *what) {
   }
 }
 
+/* The later phases of frag and frag90.  bench_fill_large allocates objects
+ * of lo..hi bytes, every page written, until `want` bytes: returns them,
+ * their count in *n and their bytes in *got.  bench_free_rest checks and
+ * frees small[from..to) and large[0..n), then both arrays. */
+static inline void **bench_fill_large(uint64_t *s, size_t want, size_t lo, size_t hi, size_t *n,
+                                      size_t *got) {
+  size_t cap = want / lo + 16;
+  void **large = bench_malloc(cap * sizeof(void *));
+  *n = *got = 0;
+  while (*got < want && *n < cap) {
+    size_t sz = (size_t)rng_range(s, lo, hi);
+    large[*n] = bench_malloc(sz);
+    obj_fill_pages(large[*n], sz);
+    (*n)++;
+    *got += sz;
+  }
+  return large;
+}
+
+static inline void bench_free_rest(void **small, size_t from, size_t to, void **large, size_t n,
+                                   const char *small_what, const char *large_what) {
+  for (size_t i = from; i < to; i++) {
+    obj_check(small[i], obj_size(small[i]), small_what);
+    free(small[i]);
+  }
+  for (size_t i = 0; i < n; i++) {
+    obj_check_pages(large[i], obj_size(large[i]), large_what);
+    free(large[i]);
+  }
+  free(small);
+  free(large);
+}
+
 /* A live large object whose pages page_fill stamped with key. */
 typedef struct {
   void *p; /* NULL: none */

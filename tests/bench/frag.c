@@ -61,29 +61,13 @@ int main(int argc, char **argv) {
   size_t live2 = live, rss2 = bench_rss();
 
   /* phase 3 */
-  size_t want = live1 / 2, got = 0, nlarge = 0, cap = want / 256 + 16;
-  void **large = bench_malloc(cap * sizeof(void *));
-  while (got < want && nlarge < cap) {
-    size_t n = (size_t)rng_range(&s, 256, 4096);
-    large[nlarge] = bench_malloc(n);
-    obj_fill_pages(large[nlarge], n);
-    nlarge++;
-    got += n;
-  }
+  size_t nlarge, got;
+  void **large = bench_fill_large(&s, live1 / 2, 256, 4096, &nlarge, &got);
   live += got;
   size_t live3 = live, rss3 = bench_rss();
 
   /* phase 4 */
-  for (size_t i = nfree; i < nsmall; i++) {
-    obj_check(small[i], obj_size(small[i]), "frag small");
-    free(small[i]);
-  }
-  for (size_t i = 0; i < nlarge; i++) {
-    obj_check_pages(large[i], obj_size(large[i]), "frag large");
-    free(large[i]);
-  }
-  free(small);
-  free(large);
+  bench_free_rest(small, nfree, nsmall, large, nlarge, "frag small", "frag large");
   double secs = bench_now() - t0;
   size_t rss4 = bench_rss();
   bench_sleep(wait);
