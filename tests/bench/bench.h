@@ -177,10 +177,44 @@ static inline void obj_check_pages(const void *p, size_t n, const char *what) {
   }
 }
 
-/* The later phases of frag and frag90.  bench_fill_large allocates objects
+/* The phases of frag and frag90.  bench_fill_small allocates and fills n
+ * objects of lo..hi bytes (log-uniform when log is set, else uniform),
+ * adding their bytes to *live.  bench_free_random shuffles them and checks
+ * and frees the first 90%, taking their bytes off *live; returns how many.
+ * bench_fill_large allocates objects  bench_fill_large allocates objects
  * of lo..hi bytes, every page written, until `want` bytes: returns them,
  * their count in *n and their bytes in *got.  bench_free_rest checks and
  * frees small[from..to) and large[0..n), then both arrays. */
+static inline void **bench_fill_small(uint64_t *s, size_t n, size_t lo, size_t hi, int log,
+                                      size_t *live) {
+  void **small = bench_malloc(n * sizeof(void *));
+  for (size_t i = 0; i < n; i++) {
+    size_t sz = log ? rng_logsize(s, lo, hi) : (size_t)rng_range(s, lo, hi);
+    small[i] = bench_malloc(sz);
+    obj_fill(small[i], sz);
+    *live += sz;
+  }
+  return small;
+}
+
+static inline size_t bench_free_random(void **small, size_t n, uint64_t *s, const char *what,
+                                       size_t *live) {
+  for (size_t i = n - 1; i > 0; i--) {
+    size_t j = (size_t)rng_below(s, i + 1);
+    void *t = small[i];
+    small[i] = small[j];
+    small[j] = t;
+  }
+  size_t nfree = n / 10 * 9;
+  for (size_t i = 0; i < nfree; i++) {
+    size_t sz = obj_size(small[i]);
+    obj_check(small[i], sz, what);
+    free(small[i]);
+    *live -= sz;
+  }
+  return nfree;
+}
+
 static inline void **bench_fill_large(uint64_t *s, size_t want, size_t lo, size_t hi, size_t *n,
                                       size_t *got) {
   size_t cap = want / lo + 16;

@@ -34,30 +34,12 @@ int main(int argc, char **argv) {
   double t0 = bench_now();
 
   /* phase 1 */
-  void **small = bench_malloc(nsmall * sizeof(void *));
   size_t live = 0;
-  for (size_t i = 0; i < nsmall; i++) {
-    size_t n = (size_t)rng_range(&s, 16, 128);
-    small[i] = bench_malloc(n);
-    obj_fill(small[i], n);
-    live += n;
-  }
+  void **small = bench_fill_small(&s, nsmall, 16, 128, 0, &live);
   size_t live1 = live, rss1 = bench_rss();
 
   /* phase 2: shuffle, then free the first 90% */
-  for (size_t i = nsmall - 1; i > 0; i--) {
-    size_t j = (size_t)rng_below(&s, i + 1);
-    void *t = small[i];
-    small[i] = small[j];
-    small[j] = t;
-  }
-  size_t nfree = nsmall / 10 * 9;
-  for (size_t i = 0; i < nfree; i++) {
-    size_t n = obj_size(small[i]);
-    obj_check(small[i], n, "frag small");
-    free(small[i]);
-    live -= n;
-  }
+  size_t nfree = bench_free_random(small, nsmall, &s, "frag small", &live);
   size_t live2 = live, rss2 = bench_rss();
 
   /* phase 3 */
