@@ -966,15 +966,19 @@ def targets(data, agg, summ):
                 bad.append("%s (%.2fx)" % (c, e["wall"] / min(best)))
         out.append((t2, "missed" if bad else "met",
                     ("slower on: " + ", ".join(bad)) if bad else "all %d workloads" % len(cfgs)))
-    t2b = "(2) geometric mean of wall time <= 0.9 x mimalloc's"
-    if not have or "mimalloc" not in allocs:
-        na(t2b, "needs litemalloc and mimalloc")
-    else:
-        a, b = summ["gm_wall"].get(lm), summ["gm_wall"].get("mimalloc")
+    def geomean_target(text, key, peer, factor, detail):
+        """litemalloc's geometric mean `key` <= factor x peer's; detail(a, b)."""
+        if not have or peer not in allocs:
+            na(text, "needs litemalloc and %s" % peer)
+            return
+        a, b = summ[key].get(lm), summ[key].get(peer)
         if a is None or b is None:
-            out.append((t2b, "missed", "no common successful workloads"))
+            out.append((text, "missed", "no common successful workloads"))
         else:
-            out.append((t2b, "met" if a <= 0.9 * b else "missed", "%.2fx" % (a / b)))
+            out.append((text, "met" if a <= factor * b else "missed", detail(a, b)))
+
+    geomean_target("(2) geometric mean of wall time <= 0.9 x mimalloc's", "gm_wall", "mimalloc",
+                   0.9, lambda a, b: "%.2fx" % (a / b))
 
     # (3) memory
     t3 = "(3) geometric mean of peak RSS <= the leanest peer's"
@@ -1152,17 +1156,9 @@ def targets(data, agg, summ):
                                 e["rss_kb"] / 1024, g["rss_kb"] / 1024, e["rss_kb"] / g["rss_kb"])))
 
     # (9) geometric mean of peak RSS <= glibc's
-    t9 = "(9) geometric mean of peak RSS <= glibc's"
-    if not have or "glibc" not in allocs:
-        na(t9, "needs litemalloc and glibc")
-    else:
-        a, b = summ["gm_rss"].get(lm), summ["gm_rss"].get("glibc")
-        if a is None or b is None:
-            out.append((t9, "missed", "no common successful workloads"))
-        else:
-            out.append((t9, "met" if a <= b else "missed",
-                        "%.1f MiB vs %.1f MiB (%.2fx) over %d workloads"
-                        % (a / 1024, b / 1024, a / b, len(summ["common"]))))
+    geomean_target("(9) geometric mean of peak RSS <= glibc's", "gm_rss", "glibc", 1.0,
+                   lambda a, b: "%.1f MiB vs %.1f MiB (%.2fx) over %d workloads"
+                   % (a / 1024, b / 1024, a / b, len(summ["common"])))
 
     # (10) large: wall time <= 1.1x tcmalloc's
     t10 = "(10) large: wall time <= 1.1x tcmalloc's"
