@@ -698,8 +698,8 @@ static LM_NOINLINE void free_remote_sentinel(lm_heap_t *h, lm_page_t *page, lm_b
   b->tag = block_tag(b);
   remote_push(owner_heap, b, b);
   remote_kick(owner_heap, true);
-  __atomic_fetch_add(&lm_heap_exited.frees[c], 1, __ATOMIC_RELAXED);
-  __atomic_fetch_add(&lm_heap_exited.remote_frees, 1, __ATOMIC_RELAXED);
+  heap_count(h, frees[c], 1);
+  heap_count(h, remote_frees, 1);
   heap_publish_bytes(-(int64_t)bs);
 }
 
@@ -734,16 +734,17 @@ void heap_free_slow(lm_heap_t *h, lm_page_t *page, void *p) {
   unsigned c = page->cls;
   b->tag = block_tag(b);
   bool was = heap_busy(h);
-  lm_page_t *f = &h->foreign[c < LM_DIRECT_CLASSES ? c : 0];
-  if (c < LM_DIRECT_CLASSES && f->capacity - f->used < f->reserved && !queue_empty(h, c)) {
+  lm_page_t *f = c < LM_DIRECT_CLASSES ? &h->foreign[c] : NULL;
+  if (f && f->capacity - f->used < f->reserved && !queue_empty(h, c)) {
     b->next = f->free;
     f->free = b;
     f->capacity++;
+    heap_unbusy(h, was);
   } else {
     outbox_add(h, owner_heap, b, page->block_size);
+    heap_unbusy(h, was);
+    purger_poll();   /* a trim a flush asked for, without the thread (not while busy) */
   }
-  heap_unbusy(h, was);
-  purger_poll();   /* a trim a flush asked for, without the thread (not while busy) */
   lm_stat_add(h->frees[c], 1);
   if ((lm_stat_add(h->remote_frees, 1) & 63) == 0) heap_publish(h, c);
 }

@@ -52,6 +52,14 @@ static size_t unit_bytes(const lm_page_t *page, unsigned s, unsigned u) {
   return (hi > span ? span : hi) - lo;
 }
 
+/* The span bytes of the units set in mask m. */
+static size_t units_bytes(const lm_page_t *page, unsigned s, uint64_t m) {
+  size_t bytes = 0;
+  for (unsigned u = 0; u < 64; u++)
+    if ((m >> u) & 1) bytes += unit_bytes(page, s, u);
+  return bytes;
+}
+
 /* Blocks [*first, *last] overlap unit u; false when none does. */
 static bool unit_blocks(const lm_page_t *page, unsigned s, unsigned u, uint32_t *first, uint32_t *last) {
   size_t bs = page->block_size, lo = (size_t)u << s, hi = lo + ((size_t)1 << s) - 1;
@@ -162,12 +170,10 @@ bool page_unpurge(lm_page_t *page, lm_heap_t *owner) {
   uint64_t m = page->purged;
   if (!m) return false;
   unsigned s = page_unit_shift(page);
-  size_t bytes = 0;
   uint32_t next = 0, n = 0;   /* blocks below `next` are done */
   for (unsigned u = 0; u < 64; u++) {
     uint32_t first, last;
     if (!((m >> u) & 1) || !unit_blocks(page, s, u, &first, &last)) continue;
-    bytes += unit_bytes(page, s, u);
     for (uint32_t i = first > next ? first : next; i <= last; i++) {
       lm_block_t *b = (lm_block_t *)(page->start + (size_t)i * page->block_size);
       debug_on_free(page, b);
@@ -185,18 +191,15 @@ bool page_unpurge(lm_page_t *page, lm_heap_t *owner) {
   __atomic_store_n(&page->owner, (uintptr_t)owner, __ATOMIC_RELEASE);
   page_set_low(page, page_low_mark(page));
   page->free_time = os_clock_ms();
-  atomic_fetch_sub_explicit(&lm_sparse_bytes, (int64_t)bytes, memory_order_relaxed);
+  atomic_fetch_sub_explicit(&lm_sparse_bytes, (int64_t)units_bytes(page, s, m), memory_order_relaxed);
   return true;
 }
 
 void page_forget_purged(lm_page_t *page) {
   uint64_t m = page->purged;
   if (!m) return;
-  unsigned s = page_unit_shift(page);
-  size_t bytes = 0;
-  for (unsigned u = 0; u < 64; u++)
-    if ((m >> u) & 1) bytes += unit_bytes(page, s, u);
-  atomic_fetch_sub_explicit(&lm_sparse_bytes, (int64_t)bytes, memory_order_relaxed);
+  atomic_fetch_sub_explicit(&lm_sparse_bytes, (int64_t)units_bytes(page, page_unit_shift(page), m),
+                            memory_order_relaxed);
   page->lost = 0;
   page_set_low(page, 0);
   __atomic_store_n(&page->purged, 0, __ATOMIC_RELAXED);
