@@ -31,8 +31,8 @@
  * stays dirty and is filed anew, to be tried again PURGE_RETRY_MS later.
  * Freed huge mappings are kept the same way (a few, within the same budget,
  * for the same delay) and reused for the next huge object, trimmed or grown
- * with mremap (and purged first when calloc needs zeroes: nothing written,
- * nothing made resident).  lm_trim purges everything at once.
+ * with mremap (calloc writes zeroes over its pages in RAM and purges the
+ * others: see large.c).  lm_trim purges everything at once.
  *
  * Huge mappings are "committed" (os_map): the kernel's overcommit policy
  * judges each as it judges glibc's, so an impossible size fails with ENOMEM.
@@ -94,6 +94,7 @@ static struct {
   size_t in_use_bytes;           /* spans handed out */
   size_t in_use_hw;              /* most in_use() since hw_time */
   uint64_t hw_time;              /* when in_use_hw was last reset (ms) */
+  size_t freed_hw;               /* largest span or huge mapping freed since hw_time */
   bool capped;                   /* the last budget was the thread-less cap */
   uint64_t cap_purge_time;       /* when the cap last purged or unmapped (ms) */
   uint64_t cap_lifted_until;     /* the cap does not apply before then (ms) */
@@ -329,24 +330,43 @@ static void in_use_note(void) {
   if (in_use() > arena.in_use_hw) arena.in_use_hw = in_use();
 }
 
+static void hw_start(uint64_t now) {
+  arena.in_use_hw = in_use();
+  arena.freed_hw = 0;
+  arena.hw_time = now;
+}
+
+/* Without the thread, the span operations start the high-water marks anew
+ * each purge delay.  Lock held. */
+static void hw_step(uint64_t now) {
+  if (!purger_running() && expired(now, arena.hw_time)) hw_start(now);
+}
+
+/* A span or huge mapping of `bytes` was freed at now.  Lock held. */
+static void freed_note(size_t bytes, uint64_t now) {
+  hw_step(now);
+  if (bytes > arena.freed_hw) arena.freed_hw = bytes;
+}
+
 /* The most dirty memory to keep: DIRTY_PER_IN_USE times the most in use in
  * the last purge delay, so that a dip in use does not purge memory about to
  * be reused.  The purger thread resets that high-water mark at each step;
  * without it the span operations do, and as nothing purges after a
  * program's last call, the budget is also capped at DIRTY_MAX_PER_IN_USE
- * times what is in use now: a program that frees everything and sleeps
- * keeps at most dirty_min, besides the span it freed last (see cache_trim).
- * now is the span operation's clock.  Lock held. */
+ * times what is in use now, or DIRTY_PER_IN_USE times the largest span or
+ * huge mapping freed in the last purge delay if more (as glibc's trim
+ * threshold follows the largest mapped chunk freed): a program that frees
+ * everything and sleeps keeps at most that, or dirty_min, besides the span
+ * it freed last (see cache_trim).  now is the span operation's clock.  Lock
+ * held. */
 static size_t dirty_budget(uint64_t now) {
   bool thread = purger_running();
-  if (!thread && expired(now, arena.hw_time)) {
-    arena.in_use_hw = in_use();
-    arena.hw_time = now;
-  }
+  hw_step(now);
   size_t budget = arena.in_use_hw * DIRTY_PER_IN_USE;
-  arena.capped = !thread && now >= arena.cap_lifted_until &&
-                 budget > in_use() * DIRTY_MAX_PER_IN_USE;
-  if (arena.capped) budget = in_use() * DIRTY_MAX_PER_IN_USE;
+  size_t cap = in_use() * DIRTY_MAX_PER_IN_USE;
+  if (cap < arena.freed_hw * DIRTY_PER_IN_USE) cap = arena.freed_hw * DIRTY_PER_IN_USE;
+  arena.capped = !thread && now >= arena.cap_lifted_until && budget > cap;
+  if (arena.capped) budget = cap;
   return budget < lm_options.dirty_min ? lm_options.dirty_min : budget;
 }
 
@@ -481,23 +501,16 @@ static void huge_uncache(size_t i) {
   arena.huge_cache[i] = NULL;
 }
 
-/* Purges a cached huge mapping past its header (so it reads zero); false if
- * the OS refused. */
-static bool huge_purge(lm_segment_t *seg) {
-  size_t header = LM_HEADER_SLICES * LM_SLICE_SIZE;
-  if (os_purge((uint8_t *)seg + header, seg->mapping_size - header) != 0) return false;
-  STAT_ADD(purged_bytes, seg->mapping_size - header);
-  return true;
-}
-
-lm_segment_t *arena_huge_map(size_t size, size_t align, bool zero, bool *zeroed) {
+lm_segment_t *arena_huge_map(size_t size, size_t align) {
+  uint64_t now = os_clock_ms();
   arena_lock();
   /* A cached mapping is segment-aligned and dirty: it serves an object that
-   * needs no more alignment; for one that needs zeroes it is purged first
-   * (writing zeroes would touch pages the program may never have, and make
-   * them resident; a fresh mapping beside it would keep both resident). */
+   * needs no more alignment (calloc zeroes what is dirty: see large.c). */
   bool reuse = align <= LM_SEGMENT_SIZE;
-  /* A cached mapping that fits, trimmed in place (mremap) if much larger. */
+  /* The smallest cached mapping that fits.  Its tail past the object is
+   * trimmed (mremap) if it is over half the mapping or does not fit in the
+   * dirty budget; else it is kept, so that a larger object next time does
+   * not fault it in again. */
   size_t best = HUGE_CACHE_MAX;
   for (size_t i = 0; reuse && i < HUGE_CACHE_MAX; i++) {
     lm_segment_t *c = arena.huge_cache[i];
@@ -509,17 +522,19 @@ lm_segment_t *arena_huge_map(size_t size, size_t align, bool zero, bool *zeroed)
     lm_segment_t *seg = arena.huge_cache[best];
     huge_uncache(best);
     void *out;
-    if (seg->mapping_size - size > seg->mapping_size / 4 &&
+    size_t tail = seg->mapping_size - size;
+    if ((tail > seg->mapping_size / 2 ||
+         arena.dirty_bytes + arena.huge_cached_bytes + tail > dirty_budget(now)) &&
         os_remap(seg, seg->mapping_size, size, NULL, &out) == 0) {
       segmap_set(seg, seg->mapping_size, 0);
       segmap_set(seg, size, SEGMAP_HEAD);
       STAT_ADD(huge_bytes, size - seg->mapping_size);
       STAT_ADD(reserved_bytes, size - seg->mapping_size);
       seg->mapping_size = size;
+      if (seg->dirty_end > size) seg->dirty_end = size;
     }
     in_use_note();
     arena_unlock();
-    *zeroed = zero && huge_purge(seg);
     return seg;
   }
   /* None fits: grow the largest cached one instead (mremap keeps its pages,
@@ -533,12 +548,8 @@ lm_segment_t *arena_huge_map(size_t size, size_t align, bool zero, bool *zeroed)
     lm_segment_t *seg = arena.huge_cache[largest];
     huge_uncache(largest);
     arena_unlock();
-    bool purged = zero && huge_purge(seg);
     lm_segment_t *grown = arena_huge_remap(seg, size);
-    if (grown) {
-      *zeroed = purged;
-      return grown;
-    }
+    if (grown) return grown;
     arena_lock();
     huge_unmap_locked(seg);
   }
@@ -553,12 +564,12 @@ lm_segment_t *arena_huge_map(size_t size, size_t align, bool zero, bool *zeroed)
     STAT_ADD(reserved_bytes, size);
     seg->kind = LM_KIND_HUGE;
     seg->mapping_size = size;
+    seg->dirty_end = 0;
     for (size_t i = 0; i < LM_HEADER_SLICES; i++) seg->slice_page[i] = &lm_page_invalid;
     segmap_set(seg, size, SEGMAP_HEAD);
     in_use_note();
   }
   arena_unlock();
-  *zeroed = true;
   return seg;
 }
 
@@ -568,6 +579,7 @@ void arena_huge_unmap(lm_segment_t *seg) {
   uint64_t now = os_clock_ms();
   arena_lock();
   STAT_ADD(huge_cached_bytes, seg->mapping_size);   /* no longer in use (see in_use) */
+  freed_note(seg->mapping_size, now);
   size_t budget = dirty_budget(now);
   if (arena.dirty_bytes + arena.huge_cached_bytes <= budget && lm_options.purge_delay_ms > 0) {
     for (size_t i = 0; i < HUGE_CACHE_MAX; i++) {
@@ -714,6 +726,7 @@ void arena_free_span(lm_page_t *page, bool purge) {
   uint64_t now = os_clock_ms();   /* maybe a system call: before the lock */
   arena_lock();
   STAT_ADD(in_use_bytes, -(size_t)page->slice_count * LM_SLICE_SIZE);
+  freed_note((size_t)page->slice_count * LM_SLICE_SIZE, now);
   page->kind = LM_KIND_FREE;
   __atomic_store_n(&page->owner, LM_OWNER_FREE, __ATOMIC_RELAXED);
   lm_page_t *d = span_release(seg, page->slice_index, page->slice_count, page->slice_count, now);
@@ -784,8 +797,7 @@ uint64_t arena_purge_tick(void) {
   for (;;) {
     uint64_t now = os_now_ms(), delay = lm_options.purge_delay_ms;
     arena_lock();
-    arena.in_use_hw = in_use();
-    arena.hw_time = now;
+    hw_start(now);
     huge_expire(now);
     lm_page_t *d = arena.dirty_head;
     if (d && expired(now, d->free_time)) {

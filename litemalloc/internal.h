@@ -180,6 +180,7 @@ typedef struct lm_segment_s {
   size_t kind;                       /* LM_KIND_SMALL (normal) or LM_KIND_HUGE */
   size_t mapping_size;               /* huge: bytes mapped */
   uint64_t cached_time;              /* huge, freed and cached: since when (ms) */
+  size_t dirty_end;                  /* huge: bytes from the start that may not read zero */
   _Alignas(64) lm_page_t pages[LM_SLICES];  /* descriptors, indexed by first slice */
 } lm_segment_t;
 
@@ -437,6 +438,8 @@ LM_HIDDEN size_t error_hex(char *buf, uintptr_t v);
 LM_HIDDEN int os_map(size_t size, void *hint, bool commit, void **out);
 LM_HIDDEN int os_unmap(void *p, size_t size);
 LM_HIDDEN int os_purge(void *p, size_t size);                  /* MADV_DONTNEED */
+/* mincore: vec[i] bit 0 set if page i is in RAM (a swapped-out page is not). */
+LM_HIDDEN int os_resident(void *p, size_t size, uint8_t *vec);
 LM_HIDDEN int os_remap(void *p, size_t old_size, size_t new_size, void *fixed, void **out);
 LM_HIDDEN void os_write(int fd, const void *buf, size_t len);
 LM_HIDDEN __attribute__((noreturn)) void os_abort(void);
@@ -499,10 +502,10 @@ LM_HIDDEN void arena_purge(bool force);
 /* Huge segments: a mapping of `size` bytes (a multiple of the OS page)
  * aligned to the segment size, registered in the segment map, committed (the
  * kernel's overcommit policy applies).  For align above the segment size, its
- * second segment is aligned to align.  A freed one that fits is reused, and
- * purged first when zero is set (*zeroed says whether the memory reads
- * zero).  Resized in place or moved without copying (mremap); unmapped. */
-LM_HIDDEN lm_segment_t *arena_huge_map(size_t size, size_t align, bool zero, bool *zeroed);
+ * second segment is aligned to align.  A freed one that fits is reused
+ * (dirty_end says how much of it may not read zero; 0 for a fresh one).
+ * Resized in place or moved without copying (mremap); unmapped. */
+LM_HIDDEN lm_segment_t *arena_huge_map(size_t size, size_t align);
 LM_HIDDEN lm_segment_t *arena_huge_remap(lm_segment_t *seg, size_t size);
 LM_HIDDEN void arena_huge_unmap(lm_segment_t *seg);
 /* Whether p is where a huge mapping of ours started before it was unmapped. */

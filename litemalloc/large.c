@@ -14,8 +14,11 @@
  * the first segment when the alignment is below the segment size, else at
  * the start of the second segment, which the arena places at an aligned
  * address.  Its descriptor is always the one of the first slice after the
- * header (huge_page).  A zeroed huge object is fresh from the OS (or a
- * cached mapping purged): nothing is written to it.
+ * header (huge_page).
+ *
+ * calloc: memory fresh from the OS is left as it comes.  In a reused span or
+ * huge mapping, only what may be dirty is zeroed (for a huge mapping, up to
+ * its dirty_end), and without making resident what was not (zero_reused).
  */
 #include <string.h>
 
@@ -24,6 +27,57 @@
 static size_t round_up(size_t n, size_t a) { return (n + a - 1) & ~(a - 1); }
 
 static lm_page_t *huge_page(lm_segment_t *seg) { return &seg->pages[LM_HEADER_SLICES]; }
+
+/* Whether the OS page at p reads all zero (the shared zero page, where the
+ * program only read, or a page it wrote zeroes to). */
+static bool page_reads_zero(const uint8_t *p) {
+  typedef uint64_t __attribute__((may_alias)) word_t;
+  const word_t *w = (const word_t *)p;
+  for (size_t i = 0; i < LM_OS_PAGE / sizeof(word_t); i += 8)
+    if (w[i] | w[i + 1] | w[i + 2] | w[i + 3] | w[i + 4] | w[i + 5] | w[i + 6] | w[i + 7])
+      return false;
+  return true;
+}
+
+/* Zeroes the n bytes at p (page-aligned; n a multiple of the page) of a
+ * reused span or huge mapping, making nothing resident that was not.  A page in RAM
+ * that does not read zero is written over: cheaper than purging it and
+ * faulting it back in, and the program is about to touch it.  (mincore
+ * counts the shared zero page, mapped where the program only read, as in
+ * RAM: reading first leaves it alone.)  A run of pages out of RAM (never
+ * touched, or swapped out) is purged.  If a chunk has many such runs, or
+ * the OS answers neither call, the whole chunk is purged (or, failing that,
+ * written). */
+static void zero_reused(uint8_t *p, size_t n) {
+  enum { VEC = 1024, MAX_RUNS = 8 };
+  uint8_t vec[VEC];
+  while (n) {
+    size_t chunk = n < (size_t)VEC * LM_OS_PAGE ? n : (size_t)VEC * LM_OS_PAGE;
+    size_t pages = chunk / LM_OS_PAGE, runs = 0;
+    bool ok = os_resident(p, chunk, vec) == 0;
+    for (size_t i = 0; ok && i < pages; i++)
+      if (!(vec[i] & 1) && (i == 0 || (vec[i - 1] & 1)) && ++runs > MAX_RUNS) ok = false;
+    if (!ok) {
+      if (os_purge(p, chunk) != 0) memset(p, 0, chunk);
+    } else {
+      for (size_t i = 0; i < pages;) {
+        uint8_t *run = p + i * LM_OS_PAGE;
+        if (vec[i] & 1) {
+          if (!page_reads_zero(run)) memset(run, 0, LM_OS_PAGE);
+          i++;
+          continue;
+        }
+        size_t j = i;
+        while (j < pages && !(vec[j] & 1)) j++;
+        size_t len = (j - i) * LM_OS_PAGE;
+        if (os_purge(run, len) != 0) memset(run, 0, len);
+        i = j;
+      }
+    }
+    p += chunk;
+    n -= chunk;
+  }
+}
 
 static void large_set_size(lm_page_t *page, size_t usable) {
   page->block_size = usable;
@@ -64,7 +118,7 @@ void *large_alloc(lm_heap_t *h, size_t size, size_t align, bool zero) {
     page->used = 1;
     page->low = 0;
     large_set_size(page, usable);
-    if (zero && !zeroed) memset(page->start, 0, size);
+    if (zero && !zeroed) zero_reused(page->start, usable);
     large_count(h, (int64_t)usable, true);
     return page->start;
   }
@@ -74,9 +128,12 @@ void *large_alloc(lm_heap_t *h, size_t size, size_t align, bool zero) {
     error_set_errno(12 /* ENOMEM */);
     return NULL;
   }
-  bool zeroed;
-  lm_segment_t *seg = arena_huge_map(offset + usable, align, zero, &zeroed);
+  lm_segment_t *seg = arena_huge_map(offset + usable, align);
   if (!seg) { error_set_errno(12); return NULL; }
+  size_t end = offset + usable;
+  if (zero && seg->dirty_end > offset)
+    zero_reused((uint8_t *)seg + offset, (seg->dirty_end < end ? seg->dirty_end : end) - offset);
+  if (seg->dirty_end < end) seg->dirty_end = end;
   lm_page_t *page = huge_page(seg);
   page->kind = LM_KIND_HUGE;
   page->slice_index = LM_HEADER_SLICES;
@@ -86,7 +143,6 @@ void *large_alloc(lm_heap_t *h, size_t size, size_t align, bool zero) {
   page->used = 1;
   page->low = 0;
   large_set_size(page, usable);
-  if (zero && !zeroed) memset(page->start, 0, size);
   __atomic_store_n(&page->owner, LM_OWNER_LARGE, __ATOMIC_RELEASE);
   for (size_t i = LM_HEADER_SLICES; i < LM_SLICES; i++) seg->slice_page[i] = page;  /* exact map */
   large_count(h, (int64_t)usable, true);
@@ -118,6 +174,7 @@ void *large_resize(lm_heap_t *h, lm_page_t *page, void *p, size_t size) {
     if (!to) return NULL;
     page = huge_page(to);
     page->start = (uint8_t *)to + offset;
+    to->dirty_end = offset + usable;
     for (size_t i = LM_HEADER_SLICES; i < LM_SLICES; i++) to->slice_page[i] = page;
     large_set_size(page, usable);
     large_count_resize(h, (int64_t)usable - (int64_t)old);

@@ -36,6 +36,7 @@
 #define SYS_mremap 25
 #define SYS_clone 56
 #define SYS_exit 60
+#define SYS_mincore 27
 #define SYS_madvise 28
 #define SYS_getpid 39
 #define SYS_exit_group 231
@@ -88,6 +89,8 @@ int os_map(size_t size, void *hint, bool commit, void **out) {
 int os_unmap(void *p, size_t size) { return sys_err(sys3(SYS_munmap, p, size, 0)); }
 
 int os_purge(void *p, size_t size) { return sys_err(sys3(SYS_madvise, p, size, MADV_DONTNEED)); }
+
+int os_resident(void *p, size_t size, uint8_t *vec) { return sys_err(sys3(SYS_mincore, p, size, vec)); }
 
 /* Moves or resizes a mapping; with fixed != NULL the result lands there. */
 int os_remap(void *p, size_t old_size, size_t new_size, void *fixed, void **out) {

@@ -11,6 +11,10 @@
  * 3. With a freed huge mapping cached, calloc of 1 GiB makes (almost) nothing
  *    resident: pages the OS hands out zeroed are not written again.  The time
  *    it takes is reported, not checked.
+ * 4. A huge calloc into a cached mapping whose last object was used
+ *    sparsely (a page per MiB) writes zeroes over the pages in RAM only:
+ *    RSS grows by less than 16 MiB of its 256 MiB, and the pages written
+ *    before read zero.
  *
  * Linked with -pthread: the default configuration, background purger on.
  */
@@ -178,12 +182,50 @@ static int test_calloc_huge_not_resident(void) {
   return failed;
 }
 
+/* 4. */
+static int test_calloc_huge_sparse(void) {
+  enum { LIVE = 5 };
+  void *live[LIVE];   /* in use, so that the freed mapping is kept */
+  for (int i = 0; i < LIVE; i++) {
+    live[i] = lm_malloc(8 * MiB);
+    CHECK(live[i] != NULL);
+    touch_pages(live[i], 8 * MiB, 1);
+  }
+  int failed = 0;
+  for (int round = 0; round < 3; round++) {
+    long rss0 = rss_kib();
+    unsigned char *c = lm_calloc(1, 256 * MiB);
+    long rss1 = rss_kib();
+    CHECK(c != NULL);
+    for (size_t i = 0; i < 256 * MiB; i += MiB) {
+      if (c[i] != 0 || c[i + 4095] != 0) {
+        printf("sparse huge calloc, round %d: FAILED, byte +%zu is not zero\n", round, i);
+        failed++;
+        break;
+      }
+      c[i] = 0x77;
+      c[i + 4095] = 0x77;
+    }
+    printf("sparse huge calloc, round %d: RSS %ld -> %ld MiB\n", round, rss0 / 1024, rss1 / 1024);
+    if (rss1 - rss0 >= 16 * 1024) {
+      printf("sparse huge calloc, round %d: FAILED, it made %ld MiB resident (at most 16 MiB "
+             "allowed)\n", round, (rss1 - rss0) / 1024);
+      failed++;
+    }
+    lm_free(c);
+  }
+  for (int i = 0; i < LIVE; i++) lm_free(live[i]);
+  if (!failed) printf("sparse huge calloc into a cached mapping: ok\n");
+  return failed;
+}
+
 int main(void) {
   setvbuf(stdout, NULL, _IOLBF, 0);
   int failed = 0;
   failed += test_calloc_after_failed_purge();
   failed += test_calloc_reuses_dirty();
   failed += test_calloc_huge_not_resident();
+  failed += test_calloc_huge_sparse();
   lm_stats_t end = stats_now();
   CHECK(end.live_objects == 0);
   if (failed) {
