@@ -16,8 +16,9 @@
  * other threads free a heap's blocks in batches) away from the arena lock.
  *
  * Frees by other threads.  A thread that frees a block of a page it does not
- * own first keeps it (if it is 128 bytes or more, see FOREIGN_MIN_CLASS, and
- * if it has a page of that class itself), up to FOREIGN_BYTES per class, on
+ * own first keeps it (if it is 128 bytes or more, see FOREIGN_MIN_CLASS, if
+ * it has a page of that class itself, and unless the owner has stopped
+ * taking its blocks back: outbox_idle), up to FOREIGN_BYTES per class, on
  * its heap's foreign list for that class; when
  * the heap's own page of that class runs dry, malloc's direct entries point
  * at the list until it is empty, so the blocks are reused while they are
@@ -420,12 +421,13 @@ static void heap_free_block(lm_heap_t *h, lm_page_t *page, lm_block_t *b) {
 /* Gives the chain head..tail of blocks (tagged free) to the heap that owns
  * their pages, with one CAS.  seq_cst, so that a pusher that then reads the
  * owner active is seen by heap_release. */
-static void remote_push(lm_heap_t *owner, lm_block_t *head, lm_block_t *tail) {
+static lm_block_t *remote_push(lm_heap_t *owner, lm_block_t *head, lm_block_t *tail) {
   lm_block_t *top = atomic_load_explicit(&owner->remote, memory_order_relaxed);
   do {
     tail->next = top;
   } while (!atomic_compare_exchange_weak_explicit(&owner->remote, &top, head,
                                                   memory_order_seq_cst, memory_order_relaxed));
+  return top;   /* what the stack held before */
 }
 
 /* Blocks pushed into a heap without a thread wait for its trim: ask for one,
@@ -456,6 +458,7 @@ static void remote_kick(lm_heap_t *owner, bool poll) {
  * exited predecessors allocated); its trim is asked for at the flush. */
 #define OUTBOX_BLOCKS 64
 #define OUTBOX_BYTES ((uint32_t)32 * 1024)
+#define OUTBOX_IDLE_MS 50
 
 static struct lm_outbox_s *outbox_of(lm_heap_t *h, const lm_heap_t *to) {
   uint64_t k = (uintptr_t)to * 0x9e3779b97f4a7c15ull;
@@ -465,7 +468,16 @@ _Static_assert(LM_OUTBOXES == 4, "outbox_of hashes to 2 bits");
 
 static LM_NOINLINE void outbox_flush(struct lm_outbox_s *o) {
   if (!o->head) return;
-  remote_push(o->to, o->head, o->tail);
+  lm_block_t *below = remote_push(o->to, o->head, o->tail);
+  if (!below || below != o->last) {
+    o->untaken_since = 0;
+    o->idle = false;
+  } else {
+    uint64_t now = os_clock_ms();
+    if (!o->untaken_since) o->untaken_since = now | 1;
+    else o->idle = now >= o->untaken_since && now - o->untaken_since >= OUTBOX_IDLE_MS;
+  }
+  o->last = o->head;
   o->head = o->tail = NULL;
   o->count = o->bytes = 0;
   remote_kick(o->to, false);   /* its poll waits until the heap is not busy */
@@ -482,6 +494,9 @@ static inline void outbox_add(lm_heap_t *h, lm_heap_t *to, lm_block_t *b, size_t
   if (LM_UNLIKELY(o->to != to)) {
     outbox_flush(o);
     o->to = to;
+    o->last = NULL;
+    o->untaken_since = 0;
+    o->idle = false;
   }
   lm_block_t *head = o->head;
   b->next = head;
@@ -490,6 +505,17 @@ static inline void outbox_add(lm_heap_t *h, lm_heap_t *to, lm_block_t *b, size_t
   o->bytes += (uint32_t)bs;
   o->count++;
   if (LM_UNLIKELY(o->count >= OUTBOX_BLOCKS || o->bytes >= OUTBOX_BYTES)) outbox_flush(o);
+}
+
+/* Whether `to` had left what h sent it untaken for OUTBOX_IDLE_MS at h's
+ * last flush to it: its thread has stopped allocating (larson's main thread
+ * waiting in join).  Its blocks then go home rather than onto h's foreign
+ * lists, where they would stay its blocks and come back as remote frees
+ * again and again.  (A thread that is only off the CPU, with more threads
+ * than cores, takes its blocks back sooner than that.) */
+static inline bool outbox_idle(lm_heap_t *h, const lm_heap_t *to) {
+  const struct lm_outbox_s *o = outbox_of(h, to);
+  return o->to == to && o->idle;
 }
 
 /* Empties class c's foreign list (after the fast path took what it wanted)
@@ -735,7 +761,8 @@ void heap_free_slow(lm_heap_t *h, lm_page_t *page, void *p) {
   b->tag = block_tag(b);
   bool was = heap_busy(h);
   lm_page_t *f = c < LM_DIRECT_CLASSES ? &h->foreign[c] : NULL;
-  if (f && f->capacity - f->used < f->reserved && !queue_empty(h, c)) {
+  if (f && f->capacity - f->used < f->reserved && !queue_empty(h, c) &&
+      !outbox_idle(h, owner_heap)) {
     b->next = f->free;
     f->free = b;
     f->capacity++;

@@ -230,6 +230,9 @@ struct lm_heap_s {
     lm_block_t *head, *tail;
     uint32_t count;
     uint32_t bytes;
+    lm_block_t *last;        /* head of the batch sent to `to` last */
+    uint64_t untaken_since;  /* ms; 0 unless the last flush found the batch before still there */
+    bool idle;               /* untaken for OUTBOX_IDLE_MS at the last flush (heap.c) */
   } outbox[LM_OUTBOXES];
   lm_heap_t *next_all;            /* every heap ever made */
   lm_heap_t *next_abandoned;      /* abandoned heaps waiting to be adopted */
