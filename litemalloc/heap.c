@@ -374,7 +374,7 @@ void heap_page_low(lm_heap_t *h, lm_page_t *page) {
     bool was = heap_busy(h);
     if (page_ripe(page)) {
       page_scavenge(page);
-      page_set_low(page, page->low / 2);
+      page_set_low(page, page->low / 2 >= page->capacity / LM_SPARSE_LAST ? page->low / 2 : 0);
     } else {
       page_set_low(page, 0);
     }

@@ -559,6 +559,8 @@ LM_HIDDEN void page_forget_purged(lm_page_t *page);
 /* Bytes purged inside in-use pages now, and in total. */
 LM_HIDDEN extern _Atomic int64_t lm_sparse_bytes;
 LM_HIDDEN extern _Atomic uint64_t lm_scavenged_bytes;
+/* The last low mark of a sparse page is capacity / LM_SPARSE_LAST (page.c). */
+#define LM_SPARSE_LAST 16
 /* The blocks of a small page in use (allocated or on their way back). */
 static inline uint32_t page_used(const lm_page_t *page) { return page->used + page->low; }
 /* Sets the low mark, keeping page_used(); a mark at or above the blocks in

@@ -16,8 +16,11 @@
  * "scavenges" it: counts the free blocks per unit (the OS page; larger for
  * spans over 64 OS pages), gives back (MADV_DONTNEED) every unit whose
  * blocks are all free, and takes the blocks that overlap such a unit off the
- * free list ("lost": their links are gone).  The mark halves each time, so
- * a page is scanned a few times in its life; and a page is scanned only
+ * free list ("lost": their links are gone).  The mark halves each time,
+ * down to a sixteenth of its blocks (LM_SPARSE_LAST: below that, the page
+ * is more likely emptying, and a scan costs madvise calls for units about to
+ * be given back whole), so a page is scanned at most three times until it
+ * grows full again; and a page is scanned only
  * when it has been full-grown, or had its units back, for a quarter of the
  * purge delay (free_time), so that a page cycling between full and sparse
  * faults its units in at most that often.  A page that reaches its mark
