@@ -83,7 +83,7 @@ static struct {
   lm_lock_t lock;
   uint8_t *region_next;          /* next segment of the current reservation */
   uint8_t *region_end;
-  size_t region_size;            /* size of the next reservation */
+  size_t region_size;            /* size of the next reservation (0: REGION_MIN) */
   lm_page_t *bins[2][LM_SLICES];    /* free spans by [dirty?][slice count] */
   uint64_t bin_bits[2][BIN_WORDS];  /* bit n: bins[k][n] is not empty */
   lm_page_t *dirty_head;         /* dirty free spans, oldest first */
@@ -105,7 +105,9 @@ static struct {
   size_t huge_cached_bytes;      /* freed huge mappings kept for reuse */
   size_t purged_bytes;
   size_t mmap_calls;
-} arena = {.region_size = REGION_MIN};
+} arena;   /* all zero, so in .bss: only the pages used become resident (an
+               initialised one sat in .data, whose 50 KiB a small program
+               faulted in whole, the kernel mapping file pages around each fault) */
 
 lm_page_t **segment_slices(lm_segment_t *seg) {
   uintptr_t d = (uintptr_t)seg - (uintptr_t)lm_region_base;
@@ -464,6 +466,7 @@ static bool segment_new(void) {
     /* The next region: twice the last one, or the largest size the OS
      * grants now (then no larger one is asked for again). */
     uint8_t *r = NULL;
+    if (!arena.region_size) arena.region_size = REGION_MIN;
     size_t size = arena.region_size;
     while (size >= LM_SEGMENT_SIZE && !(r = reserve_aligned(size, LM_SEGMENT_SIZE, 0, false)))
       size /= 2;
