@@ -94,7 +94,7 @@ static struct {
   size_t in_use_bytes;           /* spans handed out */
   size_t in_use_hw;              /* most in_use() since hw_time */
   uint64_t hw_time;              /* when in_use_hw was last reset (ms) */
-  size_t freed_hw;               /* largest span or huge mapping freed since hw_time */
+  size_t freed_hw;               /* largest huge mapping freed since hw_time */
   bool capped;                   /* the last budget was the thread-less cap */
   uint64_t cap_purge_time;       /* when the cap last purged or unmapped (ms) */
   uint64_t cap_lifted_until;     /* the cap does not apply before then (ms) */
@@ -344,7 +344,7 @@ static void hw_step(uint64_t now) {
   if (!purger_running() && expired(now, arena.hw_time)) hw_start(now);
 }
 
-/* A span or huge mapping of `bytes` was freed at now.  Lock held. */
+/* A huge mapping of `bytes` was freed at now.  Lock held. */
 static void freed_note(size_t bytes, uint64_t now) {
   hw_step(now);
   if (bytes > arena.freed_hw) arena.freed_hw = bytes;
@@ -355,11 +355,11 @@ static void freed_note(size_t bytes, uint64_t now) {
  * be reused.  The purger thread resets that high-water mark at each step;
  * without it the span operations do, and as nothing purges after a
  * program's last call, the budget is also capped at DIRTY_MAX_PER_IN_USE
- * times what is in use now, or DIRTY_PER_IN_USE times the largest span or
- * huge mapping freed in the last purge delay if more (as glibc's trim
- * threshold follows the largest mapped chunk freed): a program that frees
- * everything and sleeps keeps at most that, or dirty_min, besides the span
- * it freed last (see cache_trim).  now is the span operation's clock.  Lock
+ * times what is in use now, or DIRTY_PER_IN_USE times the largest huge
+ * mapping freed in the last purge delay if more (as glibc's trim threshold
+ * follows the largest mapped chunk freed): a program that frees everything
+ * and sleeps keeps at most that, or dirty_min, besides the span it freed
+ * last (see cache_trim).  now is the span operation's clock.  Lock
  * held. */
 static size_t dirty_budget(uint64_t now) {
   bool thread = purger_running();
@@ -729,7 +729,6 @@ void arena_free_span(lm_page_t *page, bool purge) {
   uint64_t now = os_clock_ms();   /* maybe a system call: before the lock */
   arena_lock();
   STAT_ADD(in_use_bytes, -(size_t)page->slice_count * LM_SLICE_SIZE);
-  freed_note((size_t)page->slice_count * LM_SLICE_SIZE, now);
   page->kind = LM_KIND_FREE;
   __atomic_store_n(&page->owner, LM_OWNER_FREE, __ATOMIC_RELAXED);
   lm_page_t *d = span_release(seg, page->slice_index, page->slice_count, page->slice_count, now);
