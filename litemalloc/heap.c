@@ -303,8 +303,9 @@ void heap_abandon(lm_heap_t *h) {
 /* Blocks freed into a heap whose thread has exited wait in its remote stack
  * until a new thread adopts the heap, which may be never.  So a free that
  * sends blocks there asks for a reclaim, which its thread runs at once
- * (purger_poll; the purger thread does it when a reclaim is under way), and
- * lm_trim runs one too.  A reclaim works on each abandoned heap that has blocks to
+ * (purger_poll; the purger thread does it when a reclaim is under way, and
+ * without that thread it runs at most once per purge delay), and lm_trim
+ * runs one too.  A reclaim works on each abandoned heap that has blocks to
  * collect or has waited a purge delay, in turn, keeping the others
  * adoptable, so the number of heaps stays bounded by the most threads alive
  * at once.  It collects the blocks, and the pages that leaves empty go back

@@ -652,8 +652,9 @@ LM_HIDDEN void purger_kick(void);
  * heaps (heap_reclaim_abandoned), by the next purger_poll, or (wake) by the
  * thread at once. */
 LM_HIDDEN void purger_kick_reclaim(bool wake);
-/* Runs an asked-for reclaim now, unless one is under way (then the thread,
- * if it runs, is woken to run another).  Never called from inside a reclaim. */
+/* Runs an asked-for reclaim: with the thread, now, unless one is under way
+ * (then the thread is woken to run it); without, if the last one is older
+ * than the purge delay.  Never called from inside a reclaim. */
 LM_HIDDEN void purger_poll(void);
 /* Whether the purger thread runs (so the arena may cache by time). */
 LM_HIDDEN bool purger_running(void);

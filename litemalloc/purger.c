@@ -5,10 +5,9 @@
  * and allocates again does not pay the page faults (about 2 us a page here).
  * Without a thread, expired memory is purged on the allocator's own calls
  * (arena.c: whenever its lock is taken, with a dirty budget on the recent
- * peak in use, capped by the use now), and a reclaim of abandoned heaps
- * that a free asks for runs right there, as with the thread (purger_poll,
- * heap.c).  That is all a single-threaded program gets: a process with one
- * thread keeps one thread
+ * peak in use, capped by the use now), and a reclaim of abandoned heaps that a free asked for runs
+ * at the next slow path, at most once per delay (purger_poll).  That is all
+ * a single-threaded program gets: a process with one thread keeps one thread
  * (unshare(CLONE_NEWUSER), seccomp set-ups and sandboxes depend on it).
  *
  * Once the process has had a second thread of its own (two heaps held at
@@ -46,6 +45,7 @@ static _Atomic int broken;   /* a start failed: purge on the allocator's calls *
 static _Atomic int renew;    /* the running purger asks to be replaced */
 static _Atomic int due;      /* a reclaim of abandoned heaps was asked for; also the
                                 futex word the thread sleeps on between steps */
+static _Atomic uint64_t last_reclaim_ms;   /* without the thread: the last trim */
 
 bool purger_running(void) {
   return (atomic_load_explicit(&run, memory_order_relaxed) & 1) &&
@@ -117,11 +117,19 @@ void purger_kick_reclaim(bool wake) {
 
 void purger_poll(void) {
   if (LM_LIKELY(!atomic_load_explicit(&due, memory_order_relaxed))) return;
-  /* Now, unless a reclaim is under way (then the thread runs another). */
-  if (atomic_exchange(&due, 0) && !heap_reclaim_try()) {
-    atomic_store(&due, 1);
-    if (purger_running()) os_futex_wake(&due, 1);
+  if (purger_running()) {
+    /* Now, unless a reclaim is under way (then the thread runs it). */
+    if (atomic_exchange(&due, 0) && !heap_reclaim_try()) {
+      atomic_store(&due, 1);
+      os_futex_wake(&due, 1);
+    }
+    return;
   }
+  uint64_t now = os_clock_ms(), last = atomic_load_explicit(&last_reclaim_ms, memory_order_relaxed);
+  if (last && now > last && now - last < lm_options.purge_delay_ms) return;
+  if (!atomic_exchange(&due, 0)) return;
+  atomic_store_explicit(&last_reclaim_ms, now ? now : 1, memory_order_relaxed);
+  heap_reclaim_abandoned(false);
 }
 
 /* A purger that ran in the parent is not in the child; its stack mapping
