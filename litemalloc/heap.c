@@ -258,7 +258,7 @@ static void heap_release(lm_heap_t *h) {
   heaps_abandoned = h;
   __atomic_store_n(&heaps_active, heaps_active - 1, __ATOMIC_RELAXED);
   arena_unlock();
-  if (atomic_load_explicit(&h->remote, memory_order_seq_cst)) purger_kick_reclaim(true);
+  if (atomic_load_explicit(&h->remote, memory_order_seq_cst)) purger_kick_reclaim();
 }
 
 lm_heap_t *heap_get(void) {
@@ -297,26 +297,18 @@ void heap_abandon(lm_heap_t *h) {
   heap_spares_release(h);
   heap_unbusy(h, was);
   heap_release(h);
-  purger_poll();   /* the flushes above may have asked for a reclaim */
 }
 
 /* Blocks freed into a heap whose thread has exited wait in its remote stack
- * until a new thread adopts the heap, which may be never.  So a free that
- * sends blocks there asks for a reclaim, which its thread runs at once
- * (purger_poll; the purger thread does it when a reclaim is under way, and
- * without that thread it runs at most once per purge delay), and lm_trim
- * runs one too.  A reclaim works on each abandoned heap that has blocks to
- * collect or has waited a purge delay, in turn, keeping the others
- * adoptable, so the number of heaps stays bounded by the most threads alive
- * at once.  It collects the blocks, and the pages that leaves empty go back
- * but for one per class (as at thread exit: the next thread to adopt the
- * heap uses them); after the delay, and for lm_trim, every empty page goes.
- * Collecting at once matters when a thread frees what many exited threads
- * left: churn-xfree (waves of 32 threads whose objects the main thread
- * frees) peaked at 69-95 MiB (medians of 7 runs) with the blocks waiting
- * for the purger's next step, 44-49 MiB with them collected as they come.
- * The reclaim never allocates or waits for a heap, so no thread waits for
- * itself. */
+ * until a new thread adopts the heap, which may be never.  So the purger (or,
+ * without its thread, the next slow path: purger_poll) and lm_trim reclaim
+ * the abandoned heaps: each that has blocks to collect or has waited a
+ * purge delay, in turn, keeping the others adoptable, so the number of heaps
+ * stays bounded by the most threads alive at once.  A reclaim collects the
+ * blocks, and the pages that leaves empty go back but for one per class (as
+ * at thread exit: the next thread to adopt the heap uses them); after the
+ * delay, and for lm_trim, every empty page goes.  The reclaim never
+ * allocates or waits for a heap, so no thread waits for itself. */
 
 void heap_fork_prepare(void) { lock_acquire(&reclaim_lock); }
 void heap_fork_parent(void) { lock_release(&reclaim_lock); }
@@ -353,34 +345,20 @@ static void heap_collect_abandoned(lm_heap_t *h) {
   heap_unbusy(h, was);
 }
 
-static void reclaim_locked(bool all);
-bool heap_reclaim_try(void) {
-  int c = 0;
-  if (!atomic_compare_exchange_strong_explicit(&reclaim_lock.state, &c, 1, memory_order_acquire,
-                                               memory_order_relaxed))
-    return false;
-  reclaim_locked(false);
-  return true;
-}
-
-void heap_reclaim_abandoned(bool all) {
-  lock_acquire(&reclaim_lock);
-  reclaim_locked(all);
-}
-
 /* Whether a reclaim has work in abandoned heap h: blocks to collect, or its
- * empty pages to give back (see reclaim_locked).  Arena lock held. */
+ * empty pages to give back (see below).  Arena lock held. */
 static bool reclaim_wanted(const lm_heap_t *h, bool all, uint64_t now) {
   return all || atomic_load_explicit(&h->remote, memory_order_relaxed) ||
          (!h->trimmed && now >= h->abandoned_time &&
           now - h->abandoned_time >= lm_options.purge_delay_ms);
 }
 
-static void reclaim_locked(bool all) {
+void heap_reclaim_abandoned(bool all) {
   uint64_t now = all ? 0 : os_clock_ms();
   /* The heaps with work move to heaps_reclaiming (still adoptable from
    * there); the others keep their place, and the reclaim costs a lock round
-   * trip per heap it works on (it may run on every remote free that asks). */
+   * trip per heap it works on. */
+  lock_acquire(&reclaim_lock);
   arena_lock();
   for (lm_heap_t **at = &heaps_abandoned; *at;) {
     lm_heap_t *h = *at;
@@ -501,15 +479,15 @@ static lm_block_t *remote_push(lm_heap_t *owner, lm_block_t *head, lm_block_t *t
   return top;   /* what the stack held before */
 }
 
-/* Blocks pushed into a heap without a thread wait for a reclaim: ask for
- * one, once per cycle (seq_cst: see heap_release), which the caller's next
- * purger_poll runs (poll: now; never from inside a reclaim). */
+/* Blocks pushed into a heap without a thread wait for its trim: ask for one,
+ * once per cycle (seq_cst: see heap_release); poll runs it without the
+ * purger thread (never from inside a trim). */
 static void remote_kick(lm_heap_t *owner, bool poll) {
   if (__atomic_load_n(&owner->active, __ATOMIC_SEQ_CST) ||
       __atomic_load_n(&owner->kicked, __ATOMIC_RELAXED))
     return;
   __atomic_store_n(&owner->kicked, true, __ATOMIC_RELAXED);
-  purger_kick_reclaim(false);
+  purger_kick_reclaim();
   if (poll) purger_poll();
 }
 
@@ -673,7 +651,7 @@ static lm_page_t *heap_page_new(lm_heap_t *h, unsigned c) {
   bool zeroed;
   if (!page) {
     outbox_flush_all(h);   /* what waits for other heaps goes home now and then */
-    purger_poll();   /* a reclaim a flush asked for */
+    purger_poll();   /* without the purger thread, the trims it would do */
     page = arena_alloc_span(n, LM_KIND_SMALL, &zeroed);
   }
   if (!page) return NULL;
@@ -874,7 +852,7 @@ void heap_free_slow(lm_heap_t *h, lm_page_t *page, void *p) {
   } else {
     outbox_add(h, owner_heap, b, page->block_size);
     heap_unbusy(h, was);
-    purger_poll();   /* a reclaim a flush asked for (not while busy) */
+    purger_poll();   /* a trim a flush asked for, without the thread (not while busy) */
   }
   lm_stat_add(h->frees[c], 1);
   if ((lm_stat_add(h->remote_frees, 1) & 63) == 0) heap_publish(h, c);

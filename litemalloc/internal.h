@@ -625,8 +625,6 @@ LM_HIDDEN uint64_t heap_class_allocs(const lm_heap_t *heap, unsigned cls);
  * adoption) and gives back the pages that leaves empty; all: every empty
  * page too (lm_trim), else only of heaps abandoned a purge delay ago. */
 LM_HIDDEN void heap_reclaim_abandoned(bool all);
-/* The same (not all), unless a reclaim is under way: then false. */
-LM_HIDDEN bool heap_reclaim_try(void);
 /* fork(): hold the lock of heap_reclaim_abandoned across it. */
 LM_HIDDEN void heap_fork_prepare(void);
 LM_HIDDEN void heap_fork_parent(void);
@@ -648,13 +646,11 @@ LM_HIDDEN bool heap_validate_class(const lm_heap_t *heap, unsigned cls);
  * (or the one running asks to be replaced) and the process has had a second
  * thread of its own. */
 LM_HIDDEN void purger_kick(void);
-/* A block was freed into an abandoned heap: asks for a reclaim of those
- * heaps (heap_reclaim_abandoned), by the next purger_poll, or (wake) by the
- * thread at once. */
-LM_HIDDEN void purger_kick_reclaim(bool wake);
-/* Runs an asked-for reclaim: with the thread, now, unless one is under way
- * (then the thread is woken to run it); without, if the last one is older
- * than the purge delay.  Never called from inside a reclaim. */
+/* A block was freed into an abandoned heap: asks for a trim of those heaps,
+ * by the thread or, without it, at the next purger_poll. */
+LM_HIDDEN void purger_kick_reclaim(void);
+/* Without the thread: runs an asked-for trim if the last one is older than
+ * the purge delay.  Never called from inside a trim (it would wait for itself). */
 LM_HIDDEN void purger_poll(void);
 /* Whether the purger thread runs (so the arena may cache by time). */
 LM_HIDDEN bool purger_running(void);

@@ -5,7 +5,7 @@
  * and allocates again does not pay the page faults (about 2 us a page here).
  * Without a thread, expired memory is purged on the allocator's own calls
  * (arena.c: whenever its lock is taken, with a dirty budget on the recent
- * peak in use, capped by the use now), and a reclaim of abandoned heaps that a free asked for runs
+ * peak in use, capped by the use now), and a trim of abandoned heaps that a free asked for runs
  * at the next slow path, at most once per delay (purger_poll).  That is all
  * a single-threaded program gets: a process with one thread keeps one thread
  * (unshare(CLONE_NEWUSER), seccomp set-ups and sandboxes depend on it).
@@ -20,9 +20,8 @@
  * thread-local variable (heap_reclaim_abandoned and arena_purge_tick do
  * neither); glibc does not count it, so it never keeps alive a process whose
  * main thread called pthread_exit, and it dies with the process.  It runs
- * with every signal blocked; while anything is cached it steps (reclaim
- * abandoned heaps, purge what expired, sleep until the next expiry, or until
- * a thread exits with blocks to reclaim), and
+ * with every signal blocked; while anything is cached it steps (trim
+ * abandoned heaps, purge what expired, sleep until the next expiry), and
  * when nothing is, it ends (so a program back to one thread is back to one
  * task) and the next kick starts another.  A thread made with a raw clone
  * keeps the credentials of the thread that made it: glibc's setuid() and
@@ -43,8 +42,8 @@
 static _Atomic unsigned run;
 static _Atomic int broken;   /* a start failed: purge on the allocator's calls */
 static _Atomic int renew;    /* the running purger asks to be replaced */
-static _Atomic int due;      /* a reclaim of abandoned heaps was asked for; also the
-                                futex word the thread sleeps on between steps */
+static _Atomic int word;     /* futex word the thread sleeps on between steps (never set) */
+static _Atomic int due;      /* a trim of abandoned heaps was asked for */
 static _Atomic uint64_t last_reclaim_ms;   /* without the thread: the last trim */
 
 bool purger_running(void) {
@@ -62,7 +61,7 @@ static void purger_main(void *arg) {
     uint64_t wait_ms = arena_purge_tick();
     if (os_now_ms() - born >= LIFE_MS) atomic_store(&renew, 1);
     if (wait_ms) {
-      os_futex_wait_ms(&due, 0, wait_ms);   /* until the next expiry, or a reclaim is asked for */
+      os_futex_wait_ms(&word, 0, wait_ms);
       continue;
     }
     /* Nothing cached: end, unless work came in after the step (a kicker that
@@ -110,21 +109,13 @@ void purger_kick(void) {
   purger_start(r);
 }
 
-void purger_kick_reclaim(bool wake) {
-  if (!atomic_exchange(&due, 1) && wake) os_futex_wake(&due, 1);
+void purger_kick_reclaim(void) {
+  atomic_store(&due, 1);
   purger_kick();
 }
 
 void purger_poll(void) {
-  if (LM_LIKELY(!atomic_load_explicit(&due, memory_order_relaxed))) return;
-  if (purger_running()) {
-    /* Now, unless a reclaim is under way (then the thread runs it). */
-    if (atomic_exchange(&due, 0) && !heap_reclaim_try()) {
-      atomic_store(&due, 1);
-      os_futex_wake(&due, 1);
-    }
-    return;
-  }
+  if (LM_LIKELY(!atomic_load_explicit(&due, memory_order_relaxed)) || purger_running()) return;
   uint64_t now = os_clock_ms(), last = atomic_load_explicit(&last_reclaim_ms, memory_order_relaxed);
   if (last && now > last && now - last < lm_options.purge_delay_ms) return;
   if (!atomic_exchange(&due, 0)) return;
