@@ -71,7 +71,6 @@ static lm_lock_t reclaim_lock;   /* one reclaim at a time; lm_trim waits for it 
 static lm_heap_t *heaps_reclaiming;
 static lm_heap_t *reclaim_current;
 static _Atomic int reclaim_word;
-static bool reclaim_waited;   /* under the arena lock: a thread waits on reclaim_word */
 static size_t heaps_made, heaps_active;
 static bool heaps_multi;              /* two heaps were held at once */
 static uint8_t *meta_next, *meta_end; /* bump area for heap structs */
@@ -224,7 +223,6 @@ static lm_heap_t *heap_acquire(void) {
     else if ((h = heaps_reclaiming)) heaps_reclaiming = h->next_abandoned;
     else if (reclaim_current) {   /* the one free heap is being trimmed */
       int w = atomic_load(&reclaim_word);
-      reclaim_waited = true;
       arena_unlock();
       os_futex_wait(&reclaim_word, w);
       continue;
@@ -236,7 +234,6 @@ static lm_heap_t *heap_acquire(void) {
   if (h) {
     __atomic_store_n(&h->active, true, __ATOMIC_RELAXED);
     __atomic_store_n(&h->kicked, false, __ATOMIC_RELAXED);
-    h->trimmed = false;
     h->next_abandoned = NULL;
     __atomic_store_n(&heaps_active, heaps_active + 1, __ATOMIC_RELAXED);
     if (heaps_active >= 2) __atomic_store_n(&heaps_multi, true, __ATOMIC_RELAXED);
@@ -253,7 +250,6 @@ static void heap_release(lm_heap_t *h) {
   arena_lock();
   __atomic_store_n(&h->active, false, __ATOMIC_SEQ_CST);
   __atomic_store_n(&h->kicked, false, __ATOMIC_RELAXED);
-  h->abandoned_time = os_clock_ms();
   h->next_abandoned = heaps_abandoned;
   heaps_abandoned = h;
   __atomic_store_n(&heaps_active, heaps_active - 1, __ATOMIC_RELAXED);
@@ -301,14 +297,11 @@ void heap_abandon(lm_heap_t *h) {
 
 /* Blocks freed into a heap whose thread has exited wait in its remote stack
  * until a new thread adopts the heap, which may be never.  So the purger (or,
- * without its thread, the next slow path: purger_poll) and lm_trim reclaim
- * the abandoned heaps: each that has blocks to collect or has waited a
- * purge delay, in turn, keeping the others adoptable, so the number of heaps
- * stays bounded by the most threads alive at once.  A reclaim collects the
- * blocks, and the pages that leaves empty go back but for one per class (as
- * at thread exit: the next thread to adopt the heap uses them); after the
- * delay, and for lm_trim, every empty page goes.  The reclaim never
- * allocates or waits for a heap, so no thread waits for itself. */
+ * without its thread, the next slow path: purger_poll) and lm_trim trim each
+ * abandoned heap (collect, return empty pages) in turn, keeping the others
+ * adoptable, so the number of heaps stays bounded by the most threads alive
+ * at once.  The reclaim never allocates or waits for a heap, so no thread
+ * waits for itself. */
 
 void heap_fork_prepare(void) { lock_acquire(&reclaim_lock); }
 void heap_fork_parent(void) { lock_release(&reclaim_lock); }
@@ -324,7 +317,6 @@ void heap_fork_child(void) {
     if (!h->active) continue;
     h->active = false;
     h->kicked = false;
-    h->abandoned_time = 0;   /* its foreign lists and outboxes go at the first trim */
     /* A heap its thread was changing at the fork may be torn: it is left
      * out (its memory stays with it), never adopted or trimmed.  A torn
      * fast path (a block half taken or half freed) only loses that block. */
@@ -336,40 +328,11 @@ void heap_fork_child(void) {
   heaps_multi = false;
 }
 
-/* What heap_abandon does, for blocks freed into h since: collect them; the
- * pages that leaves empty go back, but for one per class (see heap_page_low). */
-static void heap_collect_abandoned(lm_heap_t *h) {
-  bool was = heap_busy(h);
-  heap_collect_remote(h);
-  heap_spares_release(h);
-  heap_unbusy(h, was);
-}
-
-/* Whether a reclaim has work in abandoned heap h: blocks to collect, or its
- * empty pages to give back (see below).  Arena lock held. */
-static bool reclaim_wanted(const lm_heap_t *h, bool all, uint64_t now) {
-  return all || atomic_load_explicit(&h->remote, memory_order_relaxed) ||
-         (!h->trimmed && now >= h->abandoned_time &&
-          now - h->abandoned_time >= lm_options.purge_delay_ms);
-}
-
-void heap_reclaim_abandoned(bool all) {
-  uint64_t now = all ? 0 : os_clock_ms();
-  /* The heaps with work move to heaps_reclaiming (still adoptable from
-   * there); the others keep their place, and the reclaim costs a lock round
-   * trip per heap it works on. */
+void heap_reclaim_abandoned(void) {
   lock_acquire(&reclaim_lock);
   arena_lock();
-  for (lm_heap_t **at = &heaps_abandoned; *at;) {
-    lm_heap_t *h = *at;
-    if (reclaim_wanted(h, all, now)) {
-      *at = h->next_abandoned;
-      h->next_abandoned = heaps_reclaiming;
-      heaps_reclaiming = h;
-    } else {
-      at = &h->next_abandoned;
-    }
-  }
+  heaps_reclaiming = heaps_abandoned;   /* still adoptable from there */
+  heaps_abandoned = NULL;
   arena_unlock();
   for (;;) {
     arena_lock();
@@ -379,25 +342,14 @@ void heap_reclaim_abandoned(bool all) {
     arena_unlock();
     if (!h) break;
     __atomic_store_n(&h->kicked, false, __ATOMIC_RELAXED);
-    /* The empty pages a heap keeps for the next thread that adopts it go
-     * back once it has waited a purge delay: trimmed as soon as its thread
-     * exits, it would send that thread to new spans (mstress with 2
-     * threads, reclaiming at once: 34 MiB at the peak instead of 27). */
-    if (all || (now >= h->abandoned_time && now - h->abandoned_time >= lm_options.purge_delay_ms)) {
-      heap_trim(h);
-      h->trimmed = true;
-    } else {
-      heap_collect_abandoned(h);
-    }
+    heap_trim(h);
     arena_lock();
     h->next_abandoned = heaps_abandoned;
     heaps_abandoned = h;
     reclaim_current = NULL;
-    bool waited = reclaim_waited;
-    reclaim_waited = false;
     arena_unlock();
-    atomic_fetch_add(&reclaim_word, 1);
-    if (waited) os_futex_wake(&reclaim_word, 1 << 30);   /* heap_acquire waits for it */
+    atomic_fetch_add(&reclaim_word, 1);   /* wake heap_acquire waiting for it */
+    os_futex_wake(&reclaim_word, 1 << 30);
   }
   lock_release(&reclaim_lock);
 }

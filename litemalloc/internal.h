@@ -237,10 +237,8 @@ struct lm_heap_s {
   } outbox[LM_OUTBOXES];
   lm_heap_t *next_all;            /* every heap ever made */
   lm_heap_t *next_abandoned;      /* abandoned heaps waiting to be adopted */
-  uint64_t abandoned_time;        /* when it was last abandoned (ms) */
   bool active;                    /* a thread owns it */
   bool kicked;                    /* abandoned: the purger was told to trim it */
-  bool trimmed;                   /* abandoned: its empty pages went back */
   bool busy;                      /* its thread is changing its queues, spares or
                                      foreign lists (a fork child leaves it alone) */
   _Alignas(64) _Atomic(lm_block_t *) remote;  /* blocks freed by other threads */
@@ -621,10 +619,8 @@ LM_HIDDEN void heap_publish(lm_heap_t *heap, unsigned cls);
 LM_HIDDEN void heap_publish_bytes(int64_t delta);
 /* Allocations of class cls by heap, from both counter arrays. */
 LM_HIDDEN uint64_t heap_class_allocs(const lm_heap_t *heap, unsigned cls);
-/* Collects the remote frees of every abandoned heap (they would wait for
- * adoption) and gives back the pages that leaves empty; all: every empty
- * page too (lm_trim), else only of heaps abandoned a purge delay ago. */
-LM_HIDDEN void heap_reclaim_abandoned(bool all);
+/* Trims every abandoned heap (their remote frees would wait for adoption). */
+LM_HIDDEN void heap_reclaim_abandoned(void);
 /* fork(): hold the lock of heap_reclaim_abandoned across it. */
 LM_HIDDEN void heap_fork_prepare(void);
 LM_HIDDEN void heap_fork_parent(void);

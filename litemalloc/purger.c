@@ -57,7 +57,7 @@ static void purger_main(void *arg) {
   for (;;) {
     if (atomic_load(&run) != mine) return;   /* replaced */
     atomic_store(&due, 0);
-    heap_reclaim_abandoned(false);
+    heap_reclaim_abandoned();
     uint64_t wait_ms = arena_purge_tick();
     if (os_now_ms() - born >= LIFE_MS) atomic_store(&renew, 1);
     if (wait_ms) {
@@ -120,7 +120,7 @@ void purger_poll(void) {
   if (last && now > last && now - last < lm_options.purge_delay_ms) return;
   if (!atomic_exchange(&due, 0)) return;
   atomic_store_explicit(&last_reclaim_ms, now ? now : 1, memory_order_relaxed);
-  heap_reclaim_abandoned(false);
+  heap_reclaim_abandoned();
 }
 
 /* A purger that ran in the parent is not in the child; its stack mapping
