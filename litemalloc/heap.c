@@ -384,7 +384,6 @@ void heap_page_low(lm_heap_t *h, lm_page_t *page) {
   if (h->pages[c] == page && h->tails[c] == page) return;
   bool was = heap_busy(h);
   queue_remove(h, c, page);
-  h->class_pages[c]--;
   page_forget_purged(page);
   heap_publish(h, c);
   if (h->spare_count < HEAP_SPARE_MAX) {
@@ -567,7 +566,6 @@ void heap_trim(lm_heap_t *h) {
       lm_page_t *next = page->next;
       if (page_used(page) == 0) {
         queue_remove(h, c, page);
-        h->class_pages[c]--;
         page_forget_purged(page);
         arena_free_span(page, false);
       }
@@ -579,18 +577,8 @@ void heap_trim(lm_heap_t *h) {
   heap_unbusy(h, was);
 }
 
-/* A page of a class of blocks above BIG_BLOCK spans several slices.  A
- * heap's first page of such a class holds at least 2 blocks, its second 4,
- * the others 8 (sizeclass_slices): many programs keep only a few objects of
- * each large class, and a block once used stays resident in its page, so
- * 8-block pages of all of them added up (mstress kept 4 MiB in pages of
- * classes above 8 KiB with a few hundred KiB live in them). */
-#define BIG_BLOCK 4096
-
 static lm_page_t *heap_page_new(lm_heap_t *h, unsigned c) {
-  unsigned k = h->class_pages[c];
-  size_t n = sizeclass_block_size(c) < BIG_BLOCK || k >= 2 ? sizeclass_slices(c)
-                                                            : sizeclass_slices_for(c, 2u << k);
+  size_t n = sizeclass_slices(c);
   lm_page_t *page = NULL;
   for (lm_page_t **at = &h->spare; *at; at = &(*at)->next) {
     if ((*at)->slice_count == n) {
@@ -608,7 +596,6 @@ static lm_page_t *heap_page_new(lm_heap_t *h, unsigned c) {
   }
   if (!page) return NULL;
   page_init(page, h, c);
-  h->class_pages[c]++;
   queue_push_front(h, c, page);
   return page;
 }
@@ -617,9 +604,7 @@ static lm_page_t *heap_page_new(lm_heap_t *h, unsigned c) {
 bool heap_validate_class(const lm_heap_t *h, unsigned c) {
   if (h->pages[c] != &lm_page_empty) {
     const lm_page_t *prev = NULL;
-    unsigned n = 0;
     for (const lm_page_t *p = h->pages[c]; p; prev = p, p = p->next) {
-      LM_CHECK(++n <= h->class_pages[c]);
       LM_CHECK((__atomic_load_n(&p->owner, __ATOMIC_SEQ_CST) & ~LM_OWNER_SPARSE) == (uintptr_t)h && p->cls == c && p->prev == prev);
       page_validate(p);
     }

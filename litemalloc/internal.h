@@ -216,7 +216,6 @@ struct lm_heap_s {
   uint64_t remote_frees;
   lm_page_t *spare;               /* empty pages kept for reuse (linked by next) */
   uint32_t spare_count;
-  uint16_t class_pages[LM_CLASSES]; /* pages of each class the heap owns (queued or full) */
   /* Blocks of other heaps that this thread freed, kept to be handed out
    * again while they are still in this core's cache (see heap.c).  One
    * pseudo-page per direct class: its free list is the blocks, `capacity`
@@ -477,8 +476,6 @@ LM_HIDDEN size_t sizeclass_block_size(unsigned cls);
 LM_HIDDEN void sizeclass_direct_range(unsigned cls, unsigned *lo, unsigned *hi);
 LM_HIDDEN unsigned sizeclass_direct_first(unsigned cls);
 LM_HIDDEN unsigned sizeclass_slices(unsigned cls);     /* slices per page of the class */
-/* Slices of a page of class cls that holds at least `blocks` blocks. */
-LM_HIDDEN unsigned sizeclass_slices_for(unsigned cls, unsigned blocks);
 /* The smallest class whose block size is >= size and a multiple of align
  * (align <= LM_SLICE_SIZE), or LM_CLASSES if none. */
 LM_HIDDEN unsigned sizeclass_aligned(size_t size, size_t align);

@@ -7,8 +7,7 @@
  * above 128 bytes (below, by less than 16 bytes).  Every power of two is a
  * class, which lets aligned allocations use plain classes (see
  * sizeclass_aligned).  A page of a class spans the number of 16 KiB slices
- * that holds at least 8 blocks with the least tail waste (a heap's first
- * pages of a class of large blocks hold fewer: see heap_page_new).
+ * that holds at least 8 blocks with the least tail waste.
  */
 #include "internal.h"
 
@@ -59,11 +58,9 @@ void sizeclass_direct_range(unsigned cls, unsigned *lo, unsigned *hi) {
 
 size_t sizeclass_block_size(unsigned cls) { return class_size(cls); }
 
-unsigned sizeclass_slices(unsigned cls) { return sizeclass_slices_for(cls, 8); }
-
-unsigned sizeclass_slices_for(unsigned cls, unsigned blocks) {
+unsigned sizeclass_slices(unsigned cls) {
   size_t bs = class_size(cls);
-  size_t min = (blocks * bs + LM_SLICE_SIZE - 1) / LM_SLICE_SIZE;
+  size_t min = (8 * bs + LM_SLICE_SIZE - 1) / LM_SLICE_SIZE;
   if (min < 1) min = 1;
   size_t best = min;
   size_t best_waste_ppm = SIZE_MAX;
