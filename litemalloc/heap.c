@@ -670,16 +670,7 @@ static inline __attribute__((always_inline)) void *heap_malloc_from(lm_heap_t *h
   }
   if (atomic_load_explicit(&h->remote, memory_order_relaxed)) heap_collect_remote(h);
   lm_page_t *page = h->pages[c];
-  while (page != &lm_page_empty && !page->free) {
-    /* The next page has free blocks, already resident: use them before
-     * threading fresh blocks (or faulting purged units back) here. */
-    if (page->next && page->next->free && (page->reserved < page->capacity || page->purged)) {
-      queue_remove(h, c, page);
-      queue_push_back(h, c, page);
-      page = h->pages[c];
-      break;
-    }
-    if (page_extend(page) || page_unpurge(page, h)) break;
+  while (page != &lm_page_empty && !page->free && !page_extend(page) && !page_unpurge(page, h)) {
     queue_remove(h, c, page);
     __atomic_store_n(&page->owner, (uintptr_t)h | LM_OWNER_FULL, __ATOMIC_RELAXED);
     page = h->pages[c];
