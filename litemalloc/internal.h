@@ -211,7 +211,8 @@ struct lm_heap_s {
   uint64_t allocs[LM_CLASSES];    /* statistics, written only by the owner:
                                      allocations not counted in allocs_direct */
   uint64_t frees[LM_CLASSES];
-  uint64_t published[LM_CLASSES]; /* live count last added to lm_live_sum */
+  uint64_t published[LM_CLASSES]; /* live count last taken for lm_live_sum */
+  int64_t unpublished;            /* bytes taken but not yet added to it */
   uint64_t large_allocs, large_frees, large_alloc_bytes, large_free_bytes;
   uint64_t remote_frees;
   lm_page_t *spare;               /* empty pages kept for reuse (linked by next) */
