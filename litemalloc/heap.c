@@ -665,6 +665,12 @@ static void *heap_malloc_sentinel(lm_heap_t *h, unsigned c) {
   return p;
 }
 
+/* The blocks page_extend threads at a time into page. */
+static uint32_t heap_extend_blocks(const lm_page_t *page) {
+  uint32_t n = (uint32_t)(LM_EXTEND_BYTES / page->block_size);
+  return n ? n : 1;
+}
+
 /* The slow path proper, for a heap the calling thread holds. */
 static inline __attribute__((always_inline)) void *heap_malloc_from(lm_heap_t *h, unsigned c) {
   if (c < LM_DIRECT_CLASSES) {
@@ -683,7 +689,20 @@ static inline __attribute__((always_inline)) void *heap_malloc_from(lm_heap_t *h
   }
   if (atomic_load_explicit(&h->remote, memory_order_relaxed)) heap_collect_remote(h);
   lm_page_t *page = h->pages[c];
-  while (page != &lm_page_empty && !page->free && !page_extend(page) && !page_unpurge(page, h)) {
+  while (page != &lm_page_empty && !page->free) {
+    /* The next page has free blocks, already resident: use them before
+     * threading fresh blocks (or faulting purged units back) here, if
+     * there are as many as an extend would thread (so this path runs no
+     * more often than before). */
+    lm_page_t *next = page->next;
+    if (next && next->free && (page->reserved < page->capacity || page->purged) &&
+        next->reserved - page_used(next) - next->lost >= heap_extend_blocks(page)) {
+      queue_remove(h, c, page);
+      queue_push_back(h, c, page);
+      page = h->pages[c];
+      break;
+    }
+    if (page_extend(page) || page_unpurge(page, h)) break;
     queue_remove(h, c, page);
     __atomic_store_n(&page->owner, (uintptr_t)h | LM_OWNER_FULL, __ATOMIC_RELAXED);
     page = h->pages[c];

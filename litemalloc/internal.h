@@ -523,6 +523,9 @@ LM_HIDDEN bool arena_validate(void);
 
 /* ---- page.c --------------------------------------------------------------- */
 
+/* page_extend threads this many bytes of blocks at a time (at least one block). */
+#define LM_EXTEND_BYTES 8192
+
 /* Makes a fresh span a page of class cls owned by heap. */
 LM_HIDDEN void page_init(lm_page_t *page, lm_heap_t *heap, unsigned cls);
 /* Threads the next batch of never-used blocks onto the free list; false when

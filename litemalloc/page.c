@@ -33,8 +33,6 @@
  */
 #include "internal.h"
 
-#define EXTEND_BYTES 8192
-
 _Atomic int64_t lm_sparse_bytes;
 _Atomic uint64_t lm_scavenged_bytes;
 
@@ -96,7 +94,7 @@ bool page_extend(lm_page_t *page) {
   uint32_t left = page->capacity - page->reserved;
   if (left == 0) return false;
   size_t bs = page->block_size;
-  uint32_t n = (uint32_t)(EXTEND_BYTES / bs);
+  uint32_t n = (uint32_t)(LM_EXTEND_BYTES / bs);
   if (n < 1) n = 1;
   if (n > left) n = left;
   uint8_t *first = page->start + (size_t)page->reserved * bs;
