@@ -215,6 +215,7 @@ struct lm_heap_s {
   int64_t unpublished;            /* bytes taken but not yet added to it */
   uint64_t large_allocs, large_frees, large_alloc_bytes, large_free_bytes;
   uint64_t remote_frees;
+  uint16_t npages[LM_CLASSES];    /* pages of each class it holds (queued or full) */
   lm_page_t *spare;               /* empty pages kept for reuse (linked by next) */
   uint32_t spare_count;
   /* Blocks of other heaps that this thread freed, kept to be handed out
@@ -477,6 +478,10 @@ LM_HIDDEN size_t sizeclass_block_size(unsigned cls);
 LM_HIDDEN void sizeclass_direct_range(unsigned cls, unsigned *lo, unsigned *hi);
 LM_HIDDEN unsigned sizeclass_direct_first(unsigned cls);
 LM_HIDDEN unsigned sizeclass_slices(unsigned cls);     /* slices per page of the class */
+/* Slices of a heap's later pages of the class (see heap_page_new): as many
+ * as hold LM_GROWN_BLOCKS blocks up to 1 KiB, else sizeclass_slices. */
+#define LM_GROWN_BLOCKS 64
+LM_HIDDEN unsigned sizeclass_slices_grown(unsigned cls);
 /* The smallest class whose block size is >= size and a multiple of align
  * (align <= LM_SLICE_SIZE), or LM_CLASSES if none. */
 LM_HIDDEN unsigned sizeclass_aligned(size_t size, size_t align);

@@ -7,7 +7,8 @@
  * above 128 bytes (below, by less than 16 bytes).  Every power of two is a
  * class, which lets aligned allocations use plain classes (see
  * sizeclass_aligned).  A page of a class spans the number of 16 KiB slices
- * that holds at least 8 blocks with the least tail waste.
+ * that holds at least 8 blocks with the least tail waste; a heap's later
+ * pages of a class up to 1 KiB hold at least LM_GROWN_BLOCKS (heap.c).
  */
 #include "internal.h"
 
@@ -58,9 +59,11 @@ void sizeclass_direct_range(unsigned cls, unsigned *lo, unsigned *hi) {
 
 size_t sizeclass_block_size(unsigned cls) { return class_size(cls); }
 
-unsigned sizeclass_slices(unsigned cls) {
+/* The slices of a page of class cls holding at least `blocks` blocks with
+ * the least tail waste. */
+static unsigned class_slices(unsigned cls, size_t blocks) {
   size_t bs = class_size(cls);
-  size_t min = (8 * bs + LM_SLICE_SIZE - 1) / LM_SLICE_SIZE;
+  size_t min = (blocks * bs + LM_SLICE_SIZE - 1) / LM_SLICE_SIZE;
   if (min < 1) min = 1;
   size_t best = min;
   size_t best_waste_ppm = SIZE_MAX;
@@ -70,6 +73,12 @@ unsigned sizeclass_slices(unsigned cls) {
     if (waste_ppm < best_waste_ppm) { best = n; best_waste_ppm = waste_ppm; }
   }
   return (unsigned)best;
+}
+
+unsigned sizeclass_slices(unsigned cls) { return class_slices(cls, 8); }
+
+unsigned sizeclass_slices_grown(unsigned cls) {
+  return class_slices(cls, class_size(cls) <= LM_DIRECT_MAX ? LM_GROWN_BLOCKS : 8);
 }
 
 unsigned sizeclass_aligned(size_t size, size_t align) {

@@ -23,6 +23,15 @@ static void test_classes(void) {
     CHECK((size_t)slices * LM_SLICE_SIZE >= bs);
     /* a page holds at least 8 blocks (fewer only when a segment cannot) */
     CHECK((size_t)slices * LM_SLICE_SIZE / bs >= 8);
+    /* a heap's later pages of a class up to 1 KiB hold LM_GROWN_BLOCKS, in
+     * at most 128 KiB; other classes keep their size */
+    unsigned grown = sizeclass_slices_grown(c);
+    if (bs <= LM_DIRECT_MAX) {
+      CHECK((size_t)grown * LM_SLICE_SIZE / bs >= LM_GROWN_BLOCKS);
+      CHECK(grown >= slices && grown <= 8);   /* 128 KiB */
+    } else {
+      CHECK(grown == slices);
+    }
   }
   /* every power of two from 16 to the largest class is a class */
   for (size_t p = 16; p <= LM_SMALL_MAX; p <<= 1)
@@ -189,9 +198,46 @@ static void test_pages(void) {
   }
 }
 
+/* A heap's first pages of a class hold the plain size; once it holds
+ * HEAP_SMALL_PAGES (8) pages of a class up to 1 KiB, new ones hold
+ * LM_GROWN_BLOCKS blocks.  npages follows the pages as they come and go. */
+static void test_grown_pages(void) {
+  enum { N = 400 };
+  static void *p[N];
+  const size_t size = 1000;
+  unsigned c = sizeclass_of(size);
+  lm_free(lm_malloc(size));   /* the thread has a heap */
+  lm_trim();
+  lm_heap_t *h = lm_tls_heap;
+  CHECK(h->npages[c] == 0);
+  static const lm_page_t *seen[N];
+  size_t pages = 0, small = 0, grown = 0;
+  for (int i = 0; i < N; i++) {
+    p[i] = lm_malloc(size);
+    CHECK(p[i] != NULL);
+    const lm_page_t *page = page_lookup(p[i]);
+    check_small_page(page, p[i], size);
+    size_t k = 0;
+    while (k < pages && seen[k] != page) k++;
+    if (k < pages) continue;   /* count each page once */
+    seen[pages++] = page;
+    if (page->slice_count == sizeclass_slices(c)) small++;
+    else if (page->slice_count == sizeclass_slices_grown(c)) grown++;
+    else CHECK(!"a page of neither size");
+  }
+  CHECK(h->npages[c] == small + grown);
+  CHECK(small == 8 && grown >= 1);
+  CHECK(page_lookup(p[N - 1])->capacity >= LM_GROWN_BLOCKS);
+  for (int i = 0; i < N; i++) lm_free(p[i]);
+  CHECK(h->npages[c] <= 1);   /* the last page of a class stays */
+  lm_trim();
+  CHECK(h->npages[c] == 0);
+}
+
 int main(void) {
   test_classes();
   test_pages();
+  test_grown_pages();
   puts("sizeclass_test: OK");
   return 0;
 }
