@@ -473,10 +473,26 @@ LM_HIDDEN unsigned sizeclass_of_medium(size_t size);
 static inline unsigned sizeclass_of(size_t size) {
   return size <= LM_DIRECT_MAX ? lm_class_direct[(size + 15) >> 4] : sizeclass_of_medium(size);
 }
-LM_HIDDEN size_t sizeclass_block_size(unsigned cls);
+/* Block size of class cls (the layout is described in sizeclass.c).  This
+ * and the two below are inline: the slow paths call them on every page
+ * change. */
+static inline size_t sizeclass_block_size(unsigned cls) {
+  if (cls < 8) return 16u * (cls + 1);
+  unsigned g = (cls - 8) / 8, k = (cls - 8) % 8;
+  return ((size_t)128 << g) + (size_t)(k + 1) * ((size_t)16 << g);
+}
 /* The direct-table indices [*lo, *hi] that map to cls (cls < LM_DIRECT_CLASSES). */
-LM_HIDDEN void sizeclass_direct_range(unsigned cls, unsigned *lo, unsigned *hi);
-LM_HIDDEN unsigned sizeclass_direct_first(unsigned cls);
+static inline void sizeclass_direct_range(unsigned cls, unsigned *lo, unsigned *hi) {
+  /* 1, 1, 2 or 4 entries of (size + 15) / 16 per class (lm_class_direct) */
+  if (cls < 16) { *lo = cls == 0 ? 0 : cls + 1; *hi = cls + 1; }
+  else if (cls < 24) { *lo = 17 + (cls - 16) * 2; *hi = *lo + 1; }
+  else { *lo = 33 + (cls - 24) * 4; *hi = *lo + 3; }
+}
+static inline unsigned sizeclass_direct_first(unsigned cls) {
+  unsigned lo, hi;
+  sizeclass_direct_range(cls, &lo, &hi);
+  return lo;
+}
 LM_HIDDEN unsigned sizeclass_slices(unsigned cls);     /* slices per page of the class */
 /* Slices of a heap's later pages of the class (see heap_page_new): as many
  * as hold LM_GROWN_BLOCKS blocks up to 1 KiB, else sizeclass_slices. */

@@ -14,13 +14,6 @@
 
 #define DIRECT_ENTRIES (LM_DIRECT_MAX / 16 + 1)
 
-/* Block size of class c, computed from the layout above. */
-static size_t class_size(unsigned c) {
-  if (c < 8) return 16u * (c + 1);
-  unsigned g = (c - 8) / 8, k = (c - 8) % 8;
-  return ((size_t)128 << g) + (size_t)(k + 1) * ((size_t)16 << g);
-}
-
 /* The class of s for 128 < s <= LM_SMALL_MAX. */
 static unsigned class_of_above128(size_t s) {
   size_t s1 = s - 1;
@@ -43,26 +36,10 @@ const uint8_t lm_class_direct[DIRECT_ENTRIES] = {
 
 unsigned sizeclass_of_medium(size_t size) { return class_of_above128(size); }
 
-/* The direct-table entries [*lo, *hi] of class cls (cls < 32): 1, 1, 2 or 4
- * entries of (size + 15) / 16 per class, from the table above. */
-unsigned sizeclass_direct_first(unsigned cls) {
-  unsigned lo, hi;
-  sizeclass_direct_range(cls, &lo, &hi);
-  return lo;
-}
-
-void sizeclass_direct_range(unsigned cls, unsigned *lo, unsigned *hi) {
-  if (cls < 16) { *lo = cls == 0 ? 0 : cls + 1; *hi = cls + 1; }
-  else if (cls < 24) { *lo = 17 + (cls - 16) * 2; *hi = *lo + 1; }
-  else { *lo = 33 + (cls - 24) * 4; *hi = *lo + 3; }
-}
-
-size_t sizeclass_block_size(unsigned cls) { return class_size(cls); }
-
 /* The slices of a page of class cls holding at least `blocks` blocks with
  * the least tail waste. */
 static unsigned class_slices(unsigned cls, size_t blocks) {
-  size_t bs = class_size(cls);
+  size_t bs = sizeclass_block_size(cls);
   size_t min = (blocks * bs + LM_SLICE_SIZE - 1) / LM_SLICE_SIZE;
   if (min < 1) min = 1;
   size_t best = min;
@@ -78,13 +55,13 @@ static unsigned class_slices(unsigned cls, size_t blocks) {
 unsigned sizeclass_slices(unsigned cls) { return class_slices(cls, 8); }
 
 unsigned sizeclass_slices_grown(unsigned cls) {
-  return class_slices(cls, class_size(cls) <= LM_DIRECT_MAX ? LM_GROWN_BLOCKS : 8);
+  return class_slices(cls, sizeclass_block_size(cls) <= LM_DIRECT_MAX ? LM_GROWN_BLOCKS : 8);
 }
 
 unsigned sizeclass_aligned(size_t size, size_t align) {
   if (size < 1) size = 1;
   for (unsigned c = size <= LM_SMALL_MAX ? sizeclass_of(size) : LM_CLASSES; c < LM_CLASSES; c++)
-    if (class_size(c) % align == 0) return c;
+    if (sizeclass_block_size(c) % align == 0) return c;
   return LM_CLASSES;
 }
 
@@ -94,8 +71,8 @@ bool sizeclass_validate(void);
 bool sizeclass_validate(void) {
   for (size_t s = 0; s <= LM_SMALL_MAX; s++) {
     unsigned c = sizeclass_of(s);
-    if (c >= LM_CLASSES || class_size(c) < s) return false;
-    if (c > 0 && class_size(c - 1) >= s) return false;
+    if (c >= LM_CLASSES || sizeclass_block_size(c) < s) return false;
+    if (c > 0 && sizeclass_block_size(c - 1) >= s) return false;
     if (s > 128 && s <= LM_DIRECT_MAX && c != class_of_above128(s)) return false;
   }
   for (unsigned c = 0; c < LM_DIRECT_CLASSES; c++) {
@@ -104,5 +81,5 @@ bool sizeclass_validate(void) {
     for (unsigned i = 0; i < LM_DIRECT; i++)
       if ((lm_class_direct[i] == c) != (i >= lo && i <= hi)) return false;
   }
-  return class_size(LM_CLASSES - 1) == LM_SMALL_MAX;
+  return sizeclass_block_size(LM_CLASSES - 1) == LM_SMALL_MAX;
 }
