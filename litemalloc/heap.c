@@ -172,9 +172,12 @@ static int64_t heap_take_delta(lm_heap_t *h, unsigned c) {
 /* lm_live_sum and lm_live_peak are shared lines that every thread's slow
  * paths would write: a heap adds its classes' changes up in `unpublished`
  * and publishes them once they reach PUBLISH_BYTES either way (in
- * mimalloc-bench's larson about one malloc in eight takes the slow path,
- * and publishing each time was 5% of its time under perf).  So the peak
- * may miss up to that much per heap. */
+ * mimalloc-bench's larson about one malloc in eight took the slow path,
+ * and publishing each time was 5% of its time under perf).  A heap takes
+ * the changes when it makes a page or gives one back (and every 64 remote
+ * frees), not at every slow path: computing them cost about 100
+ * instructions, a third of the slow path.  So the peak may miss up to
+ * PUBLISH_BYTES per heap, and the blocks of the last page per class. */
 #define PUBLISH_BYTES ((int64_t)64 * 1024)
 
 void heap_publish(lm_heap_t *h, unsigned c) {
@@ -724,13 +727,13 @@ static inline __attribute__((always_inline)) void *heap_malloc_from(lm_heap_t *h
     page = heap_page_new(h, c);
     if (!page) { error_set_errno(12); return NULL; }
     page_extend(page);
+    heap_publish(h, c);   /* the peak is sampled as pages come and go */
   }
   if (LM_DEBUG >= 3) {
     heap_validate_class(h, c);
     arena_validate();
   }
   lm_stat_add(h->allocs[c], 1);
-  heap_publish(h, c);
   return page_take(page, page->free);
 }
 
