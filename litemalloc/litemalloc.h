@@ -101,7 +101,7 @@ typedef struct lm_stats_s {
   size_t version;          /* out: LM_STATS_VERSION */
   size_t live_bytes;       /* usable bytes of live objects */
   size_t live_objects;     /* objects allocated and not freed */
-  size_t peak_live_bytes;  /* high-water mark of live_bytes (sampled on slow paths, within 64 KiB per thread) */
+  size_t peak_live_bytes;  /* high-water mark of live_bytes (sampled as pages come and go) */
   size_t allocs;           /* successful allocations since start */
   size_t frees;            /* frees since start */
   size_t remote_frees;     /* frees by a thread other than the owner */
