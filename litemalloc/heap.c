@@ -681,12 +681,6 @@ static void *heap_malloc_sentinel(lm_heap_t *h, unsigned c) {
   return p;
 }
 
-/* The blocks page_extend threads at a time into page. */
-static uint32_t heap_extend_blocks(const lm_page_t *page) {
-  uint32_t n = (uint32_t)(LM_EXTEND_BYTES / page->block_size);
-  return n ? n : 1;
-}
-
 /* The slow path proper, for a heap the calling thread holds. */
 static inline __attribute__((always_inline)) void *heap_malloc_from(lm_heap_t *h, unsigned c) {
   if (c < LM_DIRECT_CLASSES) {
@@ -712,7 +706,7 @@ static inline __attribute__((always_inline)) void *heap_malloc_from(lm_heap_t *h
      * more often than before). */
     lm_page_t *next = page->next;
     if (next && next->free && (page->reserved < page->capacity || page->purged) &&
-        next->reserved - page_used(next) - next->lost >= heap_extend_blocks(page)) {
+        next->reserved - page_used(next) - next->lost >= page_extend_blocks(page)) {
       queue_remove(h, c, page);
       queue_push_back(h, c, page);
       page = h->pages[c];

@@ -215,7 +215,7 @@ struct lm_heap_s {
   int64_t unpublished;            /* bytes taken but not yet added to it */
   uint64_t large_allocs, large_frees, large_alloc_bytes, large_free_bytes;
   uint64_t remote_frees;
-  uint16_t npages[LM_CLASSES];    /* pages of each class it holds (queued or full) */
+  uint32_t npages[LM_CLASSES];    /* pages of each class it holds (queued or full) */
   lm_page_t *spare;               /* empty pages kept for reuse (linked by next) */
   uint32_t spare_count;
   /* Blocks of other heaps that this thread freed, kept to be handed out
@@ -546,6 +546,10 @@ LM_HIDDEN bool arena_validate(void);
 
 /* page_extend threads this many bytes of blocks at a time (at least one block). */
 #define LM_EXTEND_BYTES 8192
+static inline uint32_t page_extend_blocks(const lm_page_t *page) {
+  uint32_t n = (uint32_t)(LM_EXTEND_BYTES / page->block_size);
+  return n ? n : 1;
+}
 
 /* Makes a fresh span a page of class cls owned by heap. */
 LM_HIDDEN void page_init(lm_page_t *page, lm_heap_t *heap, unsigned cls);

@@ -94,8 +94,7 @@ bool page_extend(lm_page_t *page) {
   uint32_t left = page->capacity - page->reserved;
   if (left == 0) return false;
   size_t bs = page->block_size;
-  uint32_t n = (uint32_t)(LM_EXTEND_BYTES / bs);
-  if (n < 1) n = 1;
+  uint32_t n = page_extend_blocks(page);
   if (n > left) n = left;
   uint8_t *first = page->start + (size_t)page->reserved * bs;
   uint8_t *last = first + (size_t)(n - 1) * bs;
