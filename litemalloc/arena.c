@@ -53,8 +53,13 @@
  * free spans.  Measured (tests/bench, with the purger): on large-churn (4 live
  * objects of 64 KiB to 5 MiB) 1x ran 5x slower than 4x, 2x 1.7x slower; on
  * large (2 live, sizes climbing 64 KiB..64 MiB) 4x cost 40% more peak RSS
- * than 2x for a 20% gain in time.  2x balances the two. */
-#define DIRTY_PER_IN_USE 2
+ * than 2x for a 20% gain in time.  2x was chosen while pages of classes
+ * above 32 KiB held 8 blocks, mostly untouched but counted in use.  With 2
+ * blocks (sizeclass.c) large-churn faulted 21.0K pages at 2x against 12.8K
+ * before, and 15.5K at 3x (8.4K to 15.5K with 1 to 8 blocks: the count
+ * follows where the small pages fall), at the same peak RSS; `large` peaked
+ * at 129.5 MiB against 127.1.  So 3x. */
+#define DIRTY_PER_IN_USE 3
 /* Without the purger thread, at most this many dirty bytes per in-use byte
  * (see dirty_budget).  Measured single-threaded (tests/bench): large-churn
  * faulted 20K pages at 4 and 9K at 8 (as with the thread), large 256K and

@@ -493,7 +493,9 @@ static inline unsigned sizeclass_direct_first(unsigned cls) {
   sizeclass_direct_range(cls, &lo, &hi);
   return lo;
 }
-LM_HIDDEN unsigned sizeclass_slices(unsigned cls);     /* slices per page of the class */
+/* Slices per page of the class: at least 8 blocks, or 2 above LM_BIG_BLOCK. */
+#define LM_BIG_BLOCK ((size_t)32 * 1024)
+LM_HIDDEN unsigned sizeclass_slices(unsigned cls);
 /* Slices of a heap's later pages of the class (see heap_page_new): as many
  * as hold LM_GROWN_BLOCKS blocks up to 1 KiB, else sizeclass_slices. */
 #define LM_GROWN_BLOCKS 64

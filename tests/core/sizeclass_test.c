@@ -21,8 +21,11 @@ static void test_classes(void) {
     unsigned slices = sizeclass_slices(c);
     CHECK(slices >= 1 && slices <= LM_SLICES - 1);
     CHECK((size_t)slices * LM_SLICE_SIZE >= bs);
-    /* a page holds at least 8 blocks (fewer only when a segment cannot) */
-    CHECK((size_t)slices * LM_SLICE_SIZE / bs >= 8);
+    /* a page holds at least 8 blocks, or 2 to 4 (the least tail waste)
+     * above LM_BIG_BLOCK */
+    size_t blocks = (size_t)slices * LM_SLICE_SIZE / bs;
+    if (bs > LM_BIG_BLOCK) CHECK(blocks >= 2 && blocks <= 4);
+    else CHECK(blocks >= 8);
     /* a heap's later pages of a class up to 1 KiB hold LM_GROWN_BLOCKS, in
      * at most 128 KiB; other classes keep their size */
     unsigned grown = sizeclass_slices_grown(c);
