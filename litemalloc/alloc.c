@@ -224,6 +224,6 @@ size_t lm_usable_size_or(const void *p, size_t (*foreign_usable)(void *)) {
 void lm_trim(void) {
   lm_heap_t *h = lm_tls_heap;
   if (!heap_is_sentinel(h)) heap_trim(h);
-  heap_reclaim_abandoned();
+  heap_reclaim_abandoned(true);
   arena_purge(true);
 }

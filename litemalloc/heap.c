@@ -266,6 +266,7 @@ static void heap_release(lm_heap_t *h) {
   arena_lock();
   __atomic_store_n(&h->active, false, __ATOMIC_SEQ_CST);
   __atomic_store_n(&h->kicked, false, __ATOMIC_RELAXED);
+  h->abandoned_ms = os_clock_ms();
   h->next_abandoned = heaps_abandoned;
   heaps_abandoned = h;
   __atomic_store_n(&heaps_active, heaps_active - 1, __ATOMIC_RELAXED);
@@ -312,12 +313,20 @@ void heap_abandon(lm_heap_t *h) {
 }
 
 /* Blocks freed into a heap whose thread has exited wait in its remote stack
- * until a new thread adopts the heap, which may be never.  So the purger (or,
- * without its thread, the next slow path: purger_poll) and lm_trim trim each
- * abandoned heap (collect, return empty pages) in turn, keeping the others
+ * until a new thread adopts the heap, which may be never (a new thread takes
+ * the heap abandoned last).  So the purger (woken by such frees, see
+ * purger.c; or, without its thread, the next slow path: purger_poll) and
+ * lm_trim reclaim each abandoned heap in turn, keeping the others
  * adoptable, so the number of heaps stays bounded by the most threads alive
- * at once.  The reclaim never allocates or waits for a heap, so no thread
- * waits for itself. */
+ * at once.  lm_trim, and the purger for a heap abandoned a purge delay ago
+ * or more, trim it (collect, return every empty page); the purger only
+ * collects one abandoned more recently (pages that empty go back, but the
+ * last page of each class stays for the next thread).  Measured (tests/bench churn: 20000 threads, 4 at a
+ * time, 50 objects each freed by the main thread after the join), RSS grew
+ * by 43 KiB per 1000 threads without the wake and 20 with it (medians of
+ * 5; runs spread from 12 to 55); trimming at every wake, 52 against 19
+ * without the wake (medians of 4).  The reclaim never allocates or waits
+ * for a heap, so no thread waits for itself. */
 
 void heap_fork_prepare(void) { lock_acquire(&reclaim_lock); }
 void heap_fork_parent(void) { lock_release(&reclaim_lock); }
@@ -344,7 +353,19 @@ void heap_fork_child(void) {
   heaps_multi = false;
 }
 
-void heap_reclaim_abandoned(void) {
+/* Takes back the blocks other threads freed into abandoned heap h, as its
+ * own thread would, but keeps no spare pages (as heap_abandon): pages that
+ * empty go to the arena, except the last page of a class, kept for the
+ * thread that adopts the heap next. */
+static void heap_collect(lm_heap_t *h) {
+  bool was = heap_busy(h);
+  heap_collect_remote(h);
+  heap_spares_release(h);
+  heap_publish_all(h);
+  heap_unbusy(h, was);
+}
+
+void heap_reclaim_abandoned(bool all) {
   lock_acquire(&reclaim_lock);
   arena_lock();
   heaps_reclaiming = heaps_abandoned;   /* still adoptable from there */
@@ -358,7 +379,11 @@ void heap_reclaim_abandoned(void) {
     arena_unlock();
     if (!h) break;
     __atomic_store_n(&h->kicked, false, __ATOMIC_RELAXED);
-    heap_trim(h);
+    uint64_t now = os_clock_ms();
+    if (all || now < h->abandoned_ms || now - h->abandoned_ms >= lm_options.purge_delay_ms)
+      heap_trim(h);
+    else
+      heap_collect(h);
     arena_lock();
     h->next_abandoned = heaps_abandoned;
     heaps_abandoned = h;

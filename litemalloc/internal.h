@@ -238,6 +238,7 @@ struct lm_heap_s {
   } outbox[LM_OUTBOXES];
   lm_heap_t *next_all;            /* every heap ever made */
   lm_heap_t *next_abandoned;      /* abandoned heaps waiting to be adopted */
+  uint64_t abandoned_ms;          /* when its thread gave it up (os_clock_ms) */
   bool active;                    /* a thread owns it */
   bool kicked;                    /* abandoned: the purger was told to trim it */
   bool busy;                      /* its thread is changing its queues, spares or
@@ -644,8 +645,10 @@ LM_HIDDEN void heap_publish(lm_heap_t *heap, unsigned cls);
 LM_HIDDEN void heap_publish_bytes(int64_t delta);
 /* Allocations of class cls by heap, from both counter arrays. */
 LM_HIDDEN uint64_t heap_class_allocs(const lm_heap_t *heap, unsigned cls);
-/* Trims every abandoned heap (their remote frees would wait for adoption). */
-LM_HIDDEN void heap_reclaim_abandoned(void);
+/* Trims every abandoned heap (their remote frees would wait for adoption);
+ * with all false, only those abandoned for a purge delay or more, and the
+ * others only take back the blocks freed into them (see heap.c). */
+LM_HIDDEN void heap_reclaim_abandoned(bool all);
 /* fork(): hold the lock of heap_reclaim_abandoned across it. */
 LM_HIDDEN void heap_fork_prepare(void);
 LM_HIDDEN void heap_fork_parent(void);

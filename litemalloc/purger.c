@@ -61,14 +61,14 @@ bool purger_running(void) {
  * wait long.  So a trim asked for wakes the purger from its sleep until the
  * next expiry (up to the purge delay away); after a step, trims asked for
  * wait RECLAIM_WAKE_MS, so a stream of them costs a step per
- * RECLAIM_WAKE_MS at most.  Measured (medians of 5; tests/bench churn-xfree:
- * waves of 32 threads whose objects the main thread frees after the join,
- * about 25 ms a wave): peak RSS 111 MiB without the wake, 83 at 20 ms (10
- * ms: 58 to 70), and RSS growth over the second half 9.4 MiB against 0.5.
- * mimalloc-bench larson, where each thread frees what its exited
- * predecessors allocated, ran as fast at 20 ms (medians of 9 runs); at 10
- * ms it looked slower (19 and 25M against 32 and 34M ops/s), and with no
- * limit the purger stepped every 2 ms there. */
+ * RECLAIM_WAKE_MS at most.  Measured (tests/bench churn-xfree: waves of 32
+ * threads whose objects the main thread frees after the join, about 25 ms a
+ * wave): peak RSS 97 MiB without the wake, 81 with it (medians of 5; runs
+ * spread by about 20%; RSS growth over the second half 0 to 15 MiB either
+ * way).  mimalloc-bench larson, where each thread frees what its exited
+ * predecessors allocated, ran as fast (27.7M and 26.8M ops/s, medians of 7
+ * runs); waking at most every 10 ms, it looked slower (19 and 25M against
+ * 32 and 34M), and with no limit the purger stepped every 2 ms there. */
 #define RECLAIM_WAKE_MS 20
 
 static void purger_main(void *arg) {
@@ -78,7 +78,7 @@ static void purger_main(void *arg) {
     if (atomic_load(&run) != mine) return;   /* replaced */
     int w = atomic_load(&word);
     atomic_store(&due, 0);
-    heap_reclaim_abandoned();
+    heap_reclaim_abandoned(false);
     uint64_t wait_ms = arena_purge_tick();
     if (os_now_ms() - born >= LIFE_MS) atomic_store(&renew, 1);
     if (wait_ms) {
@@ -159,7 +159,7 @@ void purger_poll(void) {
   if (last && now > last && now - last < lm_options.purge_delay_ms) return;
   if (!atomic_exchange(&due, 0)) return;
   atomic_store_explicit(&last_reclaim_ms, now ? now : 1, memory_order_relaxed);
-  heap_reclaim_abandoned();
+  heap_reclaim_abandoned(false);
 }
 
 /* A purger that ran in the parent is not in the child; its stack mapping
