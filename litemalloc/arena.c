@@ -58,7 +58,7 @@
  * blocks (sizeclass.c) large-churn faulted 21.0K pages at 2x against 12.8K
  * before, and 15.5K at 3x (8.4K to 15.5K with 1 to 8 blocks: the count
  * follows where the small pages fall), at the same peak RSS; `large` peaked
- * at 129.5 MiB against 127.1.  So 3x. */
+ * at 126.5 MiB against 124.2.  So 3x. */
 #define DIRTY_PER_IN_USE 3
 /* Without the purger thread, at most this many dirty bytes per in-use byte
  * (see dirty_budget).  Measured single-threaded (tests/bench): large-churn
