@@ -321,12 +321,13 @@ void heap_abandon(lm_heap_t *h) {
  * at once.  lm_trim, and the purger for a heap abandoned a purge delay ago
  * or more, trim it (collect, return every empty page); the purger only
  * collects one abandoned more recently (pages that empty go back, but the
- * last page of each class stays for the next thread).  Measured (tests/bench churn: 20000 threads, 4 at a
- * time, 50 objects each freed by the main thread after the join), RSS grew
- * by 43 KiB per 1000 threads without the wake and 20 with it (medians of
- * 5; runs spread from 12 to 55); trimming at every wake, 52 against 19
- * without the wake (medians of 4).  The reclaim never allocates or waits
- * for a heap, so no thread waits for itself. */
+ * last page of each class stays for the next thread).  Measured
+ * (tests/bench churn: 20000 threads, 4 at a time, 50 objects each freed by
+ * the main thread after the join), RSS grew by 43 KiB per 1000 threads
+ * without the wake and 20 with it (medians of 5; runs spread from 12 to
+ * 55); trimming at every wake, 52 against 19 without the wake (medians of
+ * 4).  The reclaim never allocates or waits for a heap, so no thread waits
+ * for itself. */
 
 void heap_fork_prepare(void) { lock_acquire(&reclaim_lock); }
 void heap_fork_parent(void) { lock_release(&reclaim_lock); }

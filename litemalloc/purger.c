@@ -84,11 +84,12 @@ static void purger_main(void *arg) {
     if (os_now_ms() - born >= LIFE_MS) atomic_store(&renew, 1);
     if (wait_ms) {
       if (wait_ms > RECLAIM_WAKE_MS) {
-        /* First RECLAIM_WAKE_MS that no trim asked for cuts short (`word`
-         * only moves while napping), then a nap that the next one does.
-         * napping before due is read, due before napping by a kicker
-         * (seq_cst): either this sees the trim asked for, or the kicker
-         * sees the nap and bumps `word` (the wait then returns at once). */
+        /* First a sleep of RECLAIM_WAKE_MS that no kicker cuts short
+         * (`word` moves only while napping), then a nap until the expiry
+         * that the next trim asked for does.  napping is set before due is
+         * read, due before a kicker reads napping (seq_cst): either this
+         * sees the trim asked for, or the kicker sees the nap and bumps
+         * `word` (the wait then returns at once). */
         os_futex_wait_ms(&word, w, RECLAIM_WAKE_MS);
         wait_ms -= RECLAIM_WAKE_MS;
         if (atomic_load(&due)) continue;
