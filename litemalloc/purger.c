@@ -66,10 +66,11 @@ bool purger_running(void) {
  * wave): peak RSS 97 MiB without the wake, 81 with it (medians of 5; runs
  * spread by about 20%; RSS growth over the second half 0 to 15 MiB either
  * way).  mimalloc-bench larson, where each thread frees what its exited
- * predecessors allocated, ran as fast (27.7M and 26.8M ops/s, medians of 7
- * runs); waking at most every 10 ms, it looked slower (19 and 25M against
- * 32 and 34M), and with no limit the purger stepped 240 to 952 times in 2 s
- * there (17 without the wake). */
+ * predecessors allocated, ran about as fast: medians 1 to 12% lower in four
+ * comparisons of 7 to 9 runs, within their spread, and 4% fewer allocator
+ * instructions under callgrind.  Waking at most every 10 ms, it looked
+ * slower (19 and 25M against 32 and 34M ops/s), and with no limit the
+ * purger stepped 240 to 952 times in 2 s there (17 without the wake). */
 #define RECLAIM_WAKE_MS 20
 
 static void purger_main(void *arg) {
