@@ -240,7 +240,7 @@ struct lm_heap_s {
   lm_heap_t *next_abandoned;      /* abandoned heaps waiting to be adopted */
   uint64_t abandoned_ms;          /* when its thread gave it up (os_clock_ms) */
   bool active;                    /* a thread owns it */
-  bool kicked;                    /* abandoned: the purger was told to trim it */
+  bool kicked;                    /* abandoned: the purger was told to reclaim it */
   bool busy;                      /* its thread is changing its queues, spares or
                                      foreign lists (a fork child leaves it alone) */
   _Alignas(64) _Atomic(lm_block_t *) remote;  /* blocks freed by other threads */

@@ -54,8 +54,8 @@ static unsigned class_slices(unsigned cls, size_t blocks) {
 }
 
 /* A page holds at least 8 blocks, or 2 of a class above LM_BIG_BLOCK.  A
- * thread keeps a page of each class it uses, and every block it ever handed
- * out stays resident while the page is kept: with 8 blocks, a page of a
+ * thread keeps a page of each class it uses, and every block of it that was
+ * ever handed out stays resident while the page is kept: with 8 blocks, a page of a
  * class of 64..128 KiB spans 0.5..1 MiB per thread.  Measured (tests/bench
  * mstress, 16 threads, 0.1% of objects 64 KiB..1 MiB): such pages held 45
  * to 78 MiB resident for a peak of 19 MiB live; with 2 blocks the peak RSS
