@@ -681,6 +681,9 @@ lm_page_t *arena_alloc_span(size_t n, uint8_t kind, bool *zeroed) {
   size_t first = d->slice_index, dirty = d->dirty_slices, rest_dirty = dirty < b - n ? dirty : b - n;
   size_t at = kind == LM_KIND_LARGE ? first : first + b - n;
   uint64_t time = d->free_time;
+  /* A dirty span may have merged with purged or never-used neighbours: what
+   * it has beyond its dirty slices faults in as a clean span would. */
+  if (k == 1 && dirty < b && arena.cap_purge_time) cap_check(now ? now : os_clock_ms());
   span_unlink(d);
   if (b > n && kind == LM_KIND_LARGE) {
     map_fill(seg, first + n, b - n, &seg->pages[first + n]);
