@@ -8,11 +8,15 @@
  * through the segment map, a byte per 32 MiB of address space).  So 4 GiB of
  * live objects need a handful of mappings, and mappings are never split.  A
  * new segment is cut from the current reservation; its 2030 usable slices
- * start as one free, clean span.  A span request takes the smallest dirty
- * free span that fits, else the smallest clean one (two sets of bins by slice
- * count, each with a bitmap of non-empty bins), and gives the rest back; a
- * freed span merges with free neighbours.  Preferring dirty spans reuses
- * resident memory instead of faulting in fresh pages.
+ * start as one free, clean span.  A span request takes a dirty free span
+ * that fits, else a clean one (two sets of bins by slice count, each with a
+ * bitmap of non-empty bins, each bin kept roughly in address order), and
+ * gives the rest back; a freed span merges with free neighbours.  Preferring
+ * dirty spans reuses resident memory instead of faulting in fresh pages.  A
+ * page of small blocks takes the smallest span that fits; a large object the
+ * lowest-addressed one (first fit), which packs objects of many sizes toward
+ * the start of the segments instead of spreading them over every gap that
+ * fits them best.
  *
  * Purging.  A freed span is "dirty": its pages stay resident so that the next
  * allocation does not pay page faults (about 2 us a page here).  Dirty spans
@@ -212,12 +216,22 @@ static uint8_t *span_addr(const lm_page_t *d) {
   return (uint8_t *)segment_of(d) + (size_t)d->slice_index * LM_SLICE_SIZE;
 }
 
+/* Files d in its bin in address order, looking at most BIN_SORT_STEPS spans
+ * ahead (past them it goes in front): bins stay short where first fit looks
+ * at them, and a long bin costs no more than a few steps. */
+#define BIN_SORT_STEPS 8
 static void bin_insert(lm_page_t *d) {
   size_t n = d->slice_count, k = d->dirty_slices != 0;
-  d->prev = NULL;
-  d->next = arena.bins[k][n];
-  if (d->next) d->next->prev = d;
-  arena.bins[k][n] = d;
+  lm_page_t *prev = NULL, *next = arena.bins[k][n];
+  for (size_t i = 0; next && next < d && i < BIN_SORT_STEPS; i++) {
+    prev = next;
+    next = next->next;
+  }
+  if (next && next < d) { prev = NULL; next = arena.bins[k][n]; }
+  d->prev = prev;
+  d->next = next;
+  if (next) next->prev = d;
+  if (prev) prev->next = d; else arena.bins[k][n] = d;
   arena.bin_bits[k][n / 64] |= 1ull << (n % 64);
 }
 
@@ -634,15 +648,21 @@ lm_segment_t *arena_huge_remap(lm_segment_t *seg, size_t size) {
 
 /* ---- spans ---------------------------------------------------------------- */
 
-/* The smallest non-empty bin >= n of set k (0 clean, 1 dirty), or 0. */
-static size_t bin_find(size_t k, size_t n) {
-  size_t w = n / 64;
+/* A non-empty bin >= n of set k (0 clean, 1 dirty), or 0: the smallest, or
+ * with `first` the one whose first span lies lowest. */
+static size_t bin_find(size_t k, size_t n, bool first) {
+  size_t w = n / 64, found = 0;
   uint64_t bits = arena.bin_bits[k][w] & (~0ull << (n % 64));
-  while (!bits) {
-    if (++w == BIN_WORDS) return 0;
-    bits = arena.bin_bits[k][w];
+  for (;;) {
+    while (!bits) {
+      if (++w == BIN_WORDS) return found;
+      bits = arena.bin_bits[k][w];
+    }
+    size_t b = w * 64 + (size_t)__builtin_ctzll(bits);
+    if (!first) return b;
+    if (!found || arena.bins[k][b] < arena.bins[k][found]) found = b;
+    bits &= bits - 1;
   }
-  return w * 64 + (size_t)__builtin_ctzll(bits);
 }
 
 /* Marks slices [first, first+n) of seg an in-use span headed by d. */
@@ -660,16 +680,17 @@ static void span_claim(lm_segment_t *seg, lm_page_t *d, size_t first, size_t n, 
 lm_page_t *arena_alloc_span(size_t n, uint8_t kind, bool *zeroed) {
   LM_ASSERT(n >= 1 && n <= LM_SLICES - LM_HEADER_SLICES);
   uint64_t now = STAT_GET(dirty_bytes) && !purger_running() ? os_clock_ms() : 0;
+  bool first_fit = kind == LM_KIND_LARGE;
   arena_lock();
   if (arena.dirty_head && now) purge_expired(now);
-  size_t k = 1, b = bin_find(1, n);
+  size_t k = 1, b = bin_find(1, n, first_fit);
   if (!b) {
     k = 0;
     if (arena.cap_purge_time) cap_check(now ? now : os_clock_ms());
-    b = bin_find(0, n);
+    b = bin_find(0, n, first_fit);
     if (!b) {
       if (!segment_new()) { arena_unlock(); return NULL; }
-      b = bin_find(0, n);
+      b = bin_find(0, n, first_fit);
     }
   }
   /* Small pages take the end of the span: the rest keeps its head and needs
