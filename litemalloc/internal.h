@@ -198,10 +198,15 @@ _Static_assert(sizeof(lm_segment_t) <= LM_HEADER_SLICES * LM_SLICE_SIZE,
  * every page in the queue has owner == this heap (or with SPARSE) and cls == c; direct[i] is
  * pages[c] or &foreign[c] for c = lm_class_direct[i] (the latter only while
  * foreign[c] has blocks or until the next slow path); spare pages have
- * used == 0 and owner == LM_OWNER_FREE. */
+ * used == 0 and owner == LM_OWNER_FREE; each big_kept[i] is NULL or a page
+ * of a class above LM_BIG_BLOCK in this heap's queue of its class. */
 #define LM_DIRECT (LM_DIRECT_MAX / 16 + 1)   /* (size + 15) / 16 for size <= 1 KiB */
 #define LM_DIRECT_CLASSES 32   /* classes reached through the direct table */
 #define LM_OUTBOXES 4          /* owner heaps a thread batches remote frees for */
+
+/* Empty pages of classes above LM_BIG_BLOCK a heap keeps, over all of them
+ * (heap.c). */
+#define LM_BIG_KEPT 2
 
 struct lm_heap_s {
   lm_page_t *direct[LM_DIRECT];   /* (size+15)/16 -> pages[class]: malloc's page */
@@ -218,6 +223,10 @@ struct lm_heap_s {
   uint32_t npages[LM_CLASSES];    /* pages of each class it holds (queued or full) */
   lm_page_t *spare;               /* empty pages kept for reuse (linked by next) */
   uint32_t spare_count;
+  uint32_t big_next;              /* the slot of big_kept to fill next */
+  lm_page_t *big_kept[LM_BIG_KEPT]; /* pages of classes above LM_BIG_BLOCK kept
+                                     while empty (see heap_page_low); NULL or
+                                     a page in this heap's queues */
   /* Blocks of other heaps that this thread freed, kept to be handed out
    * again while they are still in this core's cache (see heap.c).  One
    * pseudo-page per direct class: its free list is the blocks, `capacity`
