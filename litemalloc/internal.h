@@ -478,8 +478,13 @@ LM_HIDDEN int os_thread_start(void *stack, size_t size, void (*fn)(void *), void
 
 /* ---- sizeclass.c --------------------------------------------------------- */
 
-/* The class of a size in (LM_DIRECT_MAX, LM_SMALL_MAX]. */
-LM_HIDDEN unsigned sizeclass_of_medium(size_t size);
+/* The class of a size in (128, LM_SMALL_MAX]: eight classes per doubling.
+ * Inline: malloc of a size above LM_DIRECT_MAX computes it every time. */
+static inline unsigned sizeclass_of_medium(size_t size) {
+  size_t s1 = size - 1;
+  unsigned b = 63u - (unsigned)__builtin_clzll(s1);   /* s1 >= 128, so b >= 7 */
+  return 8 + (b - 7) * 8 + (unsigned)((s1 >> (b - 3)) & 7);
+}
 static inline unsigned sizeclass_of(size_t size) {
   return size <= LM_DIRECT_MAX ? lm_class_direct[(size + 15) >> 4] : sizeclass_of_medium(size);
 }

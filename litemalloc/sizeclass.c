@@ -15,13 +15,6 @@
 
 #define DIRECT_ENTRIES (LM_DIRECT_MAX / 16 + 1)
 
-/* The class of s for 128 < s <= LM_SMALL_MAX. */
-static unsigned class_of_above128(size_t s) {
-  size_t s1 = s - 1;
-  unsigned b = 63u - (unsigned)__builtin_clzll(s1);   /* s1 >= 128, so b >= 7 */
-  return 8 + (b - 7) * 8 + (unsigned)((s1 >> (b - 3)) & 7);
-}
-
 /* (size + 15) / 16 -> class, for size <= LM_DIRECT_MAX (checked against the
  * formula by sizeclass_validate). */
 const uint8_t lm_class_direct[DIRECT_ENTRIES] = {
@@ -34,8 +27,6 @@ const uint8_t lm_class_direct[DIRECT_ENTRIES] = {
   28, 28, 28, 28, 29, 29, 29, 29,
   30, 30, 30, 30, 31, 31, 31, 31,
 };
-
-unsigned sizeclass_of_medium(size_t size) { return class_of_above128(size); }
 
 /* The slices of a page of class cls holding at least `blocks` blocks with
  * the least tail waste. */
@@ -86,7 +77,7 @@ bool sizeclass_validate(void) {
     unsigned c = sizeclass_of(s);
     if (c >= LM_CLASSES || sizeclass_block_size(c) < s) return false;
     if (c > 0 && sizeclass_block_size(c - 1) >= s) return false;
-    if (s > 128 && s <= LM_DIRECT_MAX && c != class_of_above128(s)) return false;
+    if (s > 128 && s <= LM_DIRECT_MAX && c != sizeclass_of_medium(s)) return false;
   }
   for (unsigned c = 0; c < LM_DIRECT_CLASSES; c++) {
     unsigned lo, hi;
