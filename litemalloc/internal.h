@@ -512,8 +512,10 @@ static inline unsigned sizeclass_direct_first(unsigned cls) {
 #define LM_BIG_BLOCK ((size_t)32 * 1024)
 LM_HIDDEN unsigned sizeclass_slices(unsigned cls);
 /* Slices of a heap's later pages of the class (see heap_page_new): as many
- * as hold LM_GROWN_BLOCKS blocks up to 1 KiB, else sizeclass_slices. */
+ * as hold LM_GROWN_BLOCKS blocks up to LM_GROWN_MAX bytes, else
+ * sizeclass_slices. */
 #define LM_GROWN_BLOCKS 64
+#define LM_GROWN_MAX 4096
 LM_HIDDEN unsigned sizeclass_slices_grown(unsigned cls);
 /* The smallest class whose block size is >= size and a multiple of align
  * (align <= LM_SLICE_SIZE), or LM_CLASSES if none. */

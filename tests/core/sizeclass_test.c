@@ -26,12 +26,12 @@ static void test_classes(void) {
     size_t blocks = (size_t)slices * LM_SLICE_SIZE / bs;
     if (bs > LM_BIG_BLOCK) CHECK(blocks >= 2 && blocks <= 4);
     else CHECK(blocks >= 8);
-    /* a heap's later pages of a class up to 1 KiB hold LM_GROWN_BLOCKS, in
-     * at most 128 KiB; other classes keep their size */
+    /* a heap's later pages of a class up to 4 KiB hold LM_GROWN_BLOCKS, in
+     * at most 256 KiB; other classes keep their size */
     unsigned grown = sizeclass_slices_grown(c);
-    if (bs <= LM_DIRECT_MAX) {
+    if (bs <= LM_GROWN_MAX) {
       CHECK((size_t)grown * LM_SLICE_SIZE / bs >= LM_GROWN_BLOCKS);
-      CHECK(grown >= slices && grown <= 8);   /* 128 KiB */
+      CHECK(grown >= slices && grown <= 16);   /* 256 KiB */
     } else {
       CHECK(grown == slices);
     }
@@ -202,12 +202,12 @@ static void test_pages(void) {
 }
 
 /* A heap's first pages of a class hold the plain size; once it holds
- * HEAP_SMALL_PAGES (8) pages of a class up to 1 KiB, new ones hold
- * LM_GROWN_BLOCKS blocks.  npages follows the pages as they come and go. */
-static void test_grown_pages(void) {
+ * HEAP_SMALL_PAGES (8) pages of a class up to 1 KiB, or 16 of a class up to
+ * LM_GROWN_MAX, new ones hold LM_GROWN_BLOCKS blocks.  npages follows the
+ * pages as they come and go. */
+static void test_grown_pages(size_t size, size_t small_pages) {
   enum { N = 400 };
   static void *p[N];
-  const size_t size = 1000;
   unsigned c = sizeclass_of(size);
   lm_free(lm_malloc(size));   /* the thread has a heap */
   lm_trim();
@@ -229,7 +229,7 @@ static void test_grown_pages(void) {
     else CHECK(!"a page of neither size");
   }
   CHECK(h->npages[c] == small + grown);
-  CHECK(small == 8 && grown >= 1);
+  CHECK(small == small_pages && grown >= 1);
   CHECK(page_lookup(p[N - 1])->capacity >= LM_GROWN_BLOCKS);
   for (int i = 0; i < N; i++) lm_free(p[i]);
   CHECK(h->npages[c] <= 1);   /* the last page of a class stays */
@@ -240,7 +240,8 @@ static void test_grown_pages(void) {
 int main(void) {
   test_classes();
   test_pages();
-  test_grown_pages();
+  test_grown_pages(1000, 8);
+  test_grown_pages(4000, 16);
   puts("sizeclass_test: OK");
   return 0;
 }
