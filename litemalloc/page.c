@@ -121,15 +121,49 @@ bool page_ripe(const lm_page_t *page) {
   return now >= page->free_time && now - page->free_time >= lm_options.purge_delay_ms / 4;
 }
 
+/* The most blocks scan_free handles (more: the free list is walked). */
+#define SCAN_MAX 1024
+
+/* Finds page's free blocks by reading every block's tag in address order:
+ * after random frees the free list's order is random, and walking it missed
+ * the cache at every block (tests/bench frag90: 12% of the run's time).
+ * Sets bit i of is_free for each and counts them per unit in free_in.  The
+ * answer is exact when their number is the free list's length, as every
+ * block on the list carries its free tag; it is not when an allocated block
+ * carries one too (another thread is freeing it) or holds what reads as
+ * one, and then it returns false.  Blocks in purged units are not read.
+ * It reads allocated blocks, which their threads may be writing: such a read
+ * gets an old or a new word (an aligned 8-byte load), either of which the
+ * count check makes harmless, so ThreadSanitizer is told not to watch it. */
+__attribute__((no_sanitize("thread"))) static bool scan_free(const lm_page_t *page, unsigned s, uint32_t free_in[64], uint64_t *is_free) {
+  size_t bs = page->block_size;
+  uint32_t n = 0;
+  for (uint32_t i = 0; i < page->reserved; i++) {
+    const lm_block_t *b = (const lm_block_t *)(page->start + (size_t)i * bs);
+    if (page_block_lost(page, b)) continue;
+    if ((b->tag ^ block_tag(b)) > LM_TAG_FRESH) continue;   /* block_is_free, read here */
+    is_free[i / 64] |= (uint64_t)1 << (i % 64);
+    n++;
+    size_t off = (size_t)i * bs;
+    for (size_t u = off >> s; u <= (off + bs - 1) >> s; u++) free_in[u]++;
+  }
+  return n == page->reserved - page_used(page) - page->lost;
+}
+
 size_t page_scavenge(lm_page_t *page) {
   if (page->reserved != page->capacity || page_used(page) == 0) return 0;
   unsigned s = page_unit_shift(page);
   size_t bs = page->block_size, span = (size_t)page->slice_count * LM_SLICE_SIZE;
   unsigned units = (unsigned)((span + ((size_t)1 << s) - 1) >> s);
   uint32_t free_in[64] = {0};
-  for (const lm_block_t *b = page->free; b; b = b->next) {
-    size_t off = (size_t)((const uint8_t *)b - page->start);
-    for (size_t u = off >> s; u <= (off + bs - 1) >> s; u++) free_in[u]++;
+  uint64_t is_free[SCAN_MAX / 64] = {0};
+  bool scanned = page->capacity <= SCAN_MAX && scan_free(page, s, free_in, is_free);
+  if (!scanned) {
+    for (unsigned u = 0; u < 64; u++) free_in[u] = 0;
+    for (const lm_block_t *b = page->free; b; b = b->next) {
+      size_t off = (size_t)((const uint8_t *)b - page->start);
+      for (size_t u = off >> s; u <= (off + bs - 1) >> s; u++) free_in[u]++;
+    }
   }
   uint64_t purge = 0;
   for (unsigned u = 0; u < units; u++) {
@@ -143,10 +177,23 @@ size_t page_scavenge(lm_page_t *page) {
   __atomic_store_n(&page->purged, all, __ATOMIC_RELAXED);
   uintptr_t owner = __atomic_load_n(&page->owner, __ATOMIC_RELAXED);
   __atomic_store_n(&page->owner, owner | LM_OWNER_SPARSE, __ATOMIC_RELEASE);
-  lm_block_t **at = &page->free;
-  while (*at) {
-    if (page_block_lost(page, *at)) { *at = (*at)->next; page->lost++; }
-    else at = &(*at)->next;
+  if (scanned) {
+    /* The list anew from the scan, in address order, without the lost. */
+    lm_block_t *head = NULL;
+    for (uint32_t i = page->reserved; i-- > 0;) {
+      if (!((is_free[i / 64] >> (i % 64)) & 1)) continue;
+      lm_block_t *b = (lm_block_t *)(page->start + (size_t)i * bs);
+      if (page_block_lost(page, b)) { page->lost++; continue; }
+      b->next = head;
+      head = b;
+    }
+    page->free = head;
+  } else {
+    lm_block_t **at = &page->free;
+    while (*at) {
+      if (page_block_lost(page, *at)) { *at = (*at)->next; page->lost++; }
+      else at = &(*at)->next;
+    }
   }
   /* A unit the OS refuses to purge (mlocked) stays marked, its blocks lost
    * until the unpurge (their memory is intact); it is counted as purged in
