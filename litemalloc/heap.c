@@ -10,9 +10,11 @@
  * queue and flagged full in its owner word, so a free into it takes the slow
  * path, which puts it back.  A page whose last block comes back stays if it
  * is the only page of its class (hysteresis for a loop that allocates and
- * frees one object); otherwise it goes to the heap's few spare pages, reused
- * by the next page of any class of the same span size, and beyond
- * HEAP_SPARE_MAX back to the arena.  The spares keep page churn (common when
+ * frees one object; not a grown page above 1 KiB, and at most two pages of
+ * the classes above 32 KiB in all: see heap_page_low); otherwise it goes to
+ * the heap's few spare pages, reused by the next page of any class of the
+ * same span size, and beyond HEAP_SPARE_MAX back to the arena (a page above
+ * 32 KiB goes straight there).  The spares keep page churn (common when
  * other threads free a heap's blocks in batches) away from the arena lock.
  *
  * Frees by other threads.  A thread that frees a block of a page it does not
