@@ -653,8 +653,7 @@ void heap_trim(lm_heap_t *h) {
       page = next;
     }
   }
-  heap_spares_release(h);
-  heap_publish_all(h);
+  heap_collect(h);   /* what came back meanwhile, the spares, the statistics */
   heap_unbusy(h, was);
 }
 
