@@ -16,9 +16,7 @@
  * page of small blocks takes the smallest span that fits; a large object the
  * lowest-addressed one (first fit), which packs objects of many sizes toward
  * the start of the segments instead of spreading them over every gap that
- * fits them best.  A free span records the range of its slices that may be
- * resident (a merged span's covers its parts'); a large object goes to the
- * start of that range when it fits there.
+ * fits them best.
  *
  * Purging.  A freed span is "dirty": its pages stay resident so that the next
  * allocation does not pay page faults (about 2 us a page here).  Dirty spans
@@ -198,8 +196,8 @@ void lock_release(lm_lock_t *l) {
 void arena_lock(void) { lock_acquire(&arena.lock); }
 void arena_unlock(void) { lock_release(&arena.lock); }
 
-static lm_page_t *span_release(lm_segment_t *seg, size_t first, size_t count, size_t dirty_lo,
-                               size_t dirty, uint64_t time);
+static lm_page_t *span_release(lm_segment_t *seg, size_t first, size_t count, size_t dirty,
+                               uint64_t time);
 
 /* The child has no purger: a span it was purging outside the lock when the
  * parent forked goes back to the bins (as dirty: the purge may be half done). */
@@ -208,8 +206,7 @@ void arena_after_fork_child(void) {
   lm_page_t *d = arena.purging;
   if (d) {
     arena.purging = NULL;
-    span_release(segment_of(d), d->slice_index, d->slice_count, d->slice_index, d->slice_count,
-                 d->free_time);
+    span_release(segment_of(d), d->slice_index, d->slice_count, d->slice_count, d->free_time);
   }
 }
 
@@ -274,21 +271,17 @@ static void map_fill(lm_segment_t *seg, size_t first, size_t count, lm_page_t *d
   for (size_t i = first; i < first + count; i++) map[i] = d;
 }
 
-/* Makes slices [first, first+count) of seg one free span and files it, with
- * slices [dirty_lo, dirty_lo+dirty) the ones that may be resident (dirty_lo
- * is ignored when dirty is 0).  Only its first and last entries are set (they
- * find it when a neighbour merges); the inner ones already satisfy the
- * free-span rule of lm_segment_t. */
-static lm_page_t *span_make_free(lm_segment_t *seg, size_t first, size_t count, size_t dirty_lo,
-                                 size_t dirty, uint64_t time) {
-  LM_INTERNAL_ASSERT(!dirty || (dirty_lo >= first && dirty_lo + dirty <= first + count));
+/* Makes slices [first, first+count) of seg one free span and files it.  Only
+ * its first and last entries are set (they find it when a neighbour merges);
+ * the inner ones already satisfy the free-span rule of lm_segment_t. */
+static lm_page_t *span_make_free(lm_segment_t *seg, size_t first, size_t count, size_t dirty,
+                                 uint64_t time) {
   lm_page_t *d = &seg->pages[first];
   d->kind = LM_KIND_FREE;
   __atomic_store_n(&d->owner, LM_OWNER_FREE, __ATOMIC_RELAXED);
   d->slice_index = (uint16_t)first;
   d->slice_count = (uint16_t)count;
   d->dirty_slices = (uint16_t)dirty;
-  d->dirty_first = (uint16_t)(dirty ? dirty_lo - first : 0);
   d->free_time = time;
   lm_page_t **map = segment_slices(seg);
   map[first] = d;
@@ -307,8 +300,7 @@ static lm_page_t *span_make_free(lm_segment_t *seg, size_t first, size_t count, 
 static bool span_purge(lm_page_t *d, uint64_t now) {
   LM_INTERNAL_ASSERT(d->kind == LM_KIND_FREE && d->dirty_slices > 0);
   dirty_remove(d);
-  if (os_purge(span_addr(d) + (size_t)d->dirty_first * LM_SLICE_SIZE,
-               (size_t)d->dirty_slices * LM_SLICE_SIZE) != 0) {
+  if (os_purge(span_addr(d), (size_t)d->slice_count * LM_SLICE_SIZE) != 0) {
     d->free_time = now + PURGE_RETRY_MS;
     dirty_append(d);
     return false;
@@ -317,7 +309,6 @@ static bool span_purge(lm_page_t *d, uint64_t now) {
   STAT_ADD(dirty_bytes, -(size_t)d->dirty_slices * LM_SLICE_SIZE);
   STAT_ADD(purged_bytes, (size_t)d->dirty_slices * LM_SLICE_SIZE);
   d->dirty_slices = 0;
-  d->dirty_first = 0;
   bin_insert(d);
   return true;
 }
@@ -510,7 +501,7 @@ static bool segment_new(void) {
   STAT_ADD(segment_bytes, LM_HEADER_SLICES * LM_SLICE_SIZE);
   for (size_t i = 0; i < LM_HEADER_SLICES; i++) segment_slices(seg)[i] = &lm_page_invalid;
   map_fill(seg, LM_HEADER_SLICES, LM_SLICES - LM_HEADER_SLICES, &seg->pages[LM_HEADER_SLICES]);
-  span_make_free(seg, LM_HEADER_SLICES, LM_SLICES - LM_HEADER_SLICES, 0, 0, 0);
+  span_make_free(seg, LM_HEADER_SLICES, LM_SLICES - LM_HEADER_SLICES, 0, 0);
   segmap_set(seg, LM_SEGMENT_SIZE, SEGMAP_HEAD);
   if ((uintptr_t)seg - (uintptr_t)lm_region_base < region_primary_size)
     __atomic_store_n(&lm_region_carved, (size_t)(arena.region_next - lm_region_base),
@@ -705,53 +696,36 @@ lm_page_t *arena_alloc_span(size_t n, uint8_t kind, bool *zeroed) {
   /* Small pages take the end of the span: the rest keeps its head and needs
    * no map writes beyond its last entry.  Large objects take the start, so
    * that the rest follows them and realloc can grow them in place; the rest
-   * gets a new head and its map entries are rewritten.  But a dirty span may
-   * have merged with purged or never-used neighbours: a large object that
-   * its resident range can hold whole goes to the start of that range, and
-   * what is left is cut in two, so that it does not fault in fresh pages
-   * while resident ones stay free.  Measured (tests/bench, medians of 5):
-   * large-churn 0.047 -> 0.038 s and 27.3 -> 26.0 MiB, mstress-t2 21.2 ->
-   * 19.8 MiB, but mstress-t16 77.2 -> 79.8 MiB (medians of 9).  Small pages
-   * placed the same way faulted in less but raised the peak of mstress
-   * (16 threads: 78 -> 82 MiB), perhaps because the large objects, which
-   * write all their pages, then found fewer resident slices. */
+   * gets a new head and its map entries are rewritten. */
   lm_page_t *d = arena.bins[k][b];
   lm_segment_t *seg = segment_of(d);
-  size_t first = d->slice_index, end = first + b, at;
-  size_t dlo = first + d->dirty_first, dhi = dlo + d->dirty_slices;   /* empty if clean */
+  size_t first = d->slice_index, dirty = d->dirty_slices, rest_dirty = dirty < b - n ? dirty : b - n;
+  size_t at = kind == LM_KIND_LARGE ? first : first + b - n;
   uint64_t time = d->free_time;
-  if (kind == LM_KIND_LARGE) at = k == 1 && dhi - dlo >= n ? dlo : first;
-  else at = end - n;
-  /* Whatever part of the object lies outside the dirty range faults in as
-   * a clean span would (and reads zero). */
-  bool clean_part = at < dlo || at + n > dhi;
-  if (k == 1 && clean_part && arena.cap_purge_time) cap_check(now ? now : os_clock_ms());
+  /* A dirty span may have merged with purged or never-used neighbours: what
+   * it has beyond its dirty slices faults in as a clean span would. */
+  if (k == 1 && dirty < b && arena.cap_purge_time) cap_check(now ? now : os_clock_ms());
   span_unlink(d);
-  if (at + n < end) {   /* the rest after the object */
-    size_t lo = dlo > at + n ? dlo : at + n;
-    map_fill(seg, at + n, end - (at + n), &seg->pages[at + n]);
-    span_make_free(seg, at + n, end - (at + n), lo, dhi > lo ? dhi - lo : 0, time);
+  if (b > n && kind == LM_KIND_LARGE) {
+    map_fill(seg, first + n, b - n, &seg->pages[first + n]);
+    span_make_free(seg, first + n, b - n, rest_dirty, time);
+  } else if (b > n) {
+    span_make_free(seg, first, b - n, rest_dirty, time);
   }
-  if (at > first) {     /* the rest before it, which keeps the head */
-    size_t hi = dhi < at ? dhi : at;
-    span_make_free(seg, first, at - first, dlo, hi > dlo ? hi - dlo : 0, time);
-  }
-  *zeroed = k == 0 || at >= dhi || at + n <= dlo;
+  *zeroed = dirty == 0;
   lm_page_t *u = &seg->pages[at];
   span_claim(seg, u, at, n, kind);
   arena_unlock();
   return u;
 }
 
-/* Frees [first, first+count) of seg, slices [dirty_lo, dirty_lo+dirty) of it
- * dirty since `time`, merging with free neighbours.  The merged span counts
- * as dirty since the newest of its dirty parts, so that no part is purged
- * before its delay, and its dirty range spans theirs (it may take in a few
- * clean slices between them).  Returns the resulting free span.  Lock held. */
-static lm_page_t *span_release(lm_segment_t *seg, size_t first, size_t count, size_t dirty_lo,
-                               size_t dirty, uint64_t time) {
+/* Frees [first, first+count) of seg, `dirty` of its slices dirty since
+ * `time`, merging with free neighbours.  The merged span counts as dirty
+ * since the newest of its dirty parts, so that no part is purged before its
+ * delay.  Returns the resulting free span.  Lock held. */
+static lm_page_t *span_release(lm_segment_t *seg, size_t first, size_t count, size_t dirty,
+                               uint64_t time) {
   if (!dirty) time = 0;
-  size_t lo = dirty_lo, hi = dirty_lo + dirty;
   lm_page_t *n[2] = {first > LM_HEADER_SLICES ? segment_slices(seg)[first - 1] : NULL,
                      first + count < LM_SLICES ? segment_slices(seg)[first + count] : NULL};
   for (size_t k = 0; k < 2; k++) {
@@ -760,14 +734,10 @@ static lm_page_t *span_release(lm_segment_t *seg, size_t first, size_t count, si
     span_unlink(d);
     if (k == 0) first = d->slice_index;
     count += d->slice_count;
-    if (d->dirty_slices) {
-      size_t dl = (size_t)d->slice_index + d->dirty_first, dh = dl + d->dirty_slices;
-      if (lo == hi || dl < lo) lo = dl;
-      if (lo == hi || dh > hi) hi = dh;
-      if (d->free_time > time) time = d->free_time;
-    }
+    dirty += d->dirty_slices;
+    if (d->dirty_slices && d->free_time > time) time = d->free_time;
   }
-  return span_make_free(seg, first, count, lo, hi - lo, time);
+  return span_make_free(seg, first, count, dirty, time);
 }
 
 /* After dirty span d was filed: without the purger, purge what expired; in
@@ -790,8 +760,7 @@ void arena_free_span(lm_page_t *page, bool purge) {
   STAT_ADD(in_use_bytes, -(size_t)page->slice_count * LM_SLICE_SIZE);
   page->kind = LM_KIND_FREE;
   __atomic_store_n(&page->owner, LM_OWNER_FREE, __ATOMIC_RELAXED);
-  lm_page_t *d = span_release(seg, page->slice_index, page->slice_count, page->slice_index,
-                              page->slice_count, now);
+  lm_page_t *d = span_release(seg, page->slice_index, page->slice_count, page->slice_count, now);
   if (purge) span_purge(d, now);
   cache_trim(d, now);
   arena_unlock();
@@ -809,20 +778,18 @@ bool arena_resize_span(lm_page_t *page, size_t n) {
     STAT_ADD(in_use_bytes, -(count - n) * LM_SLICE_SIZE);
     page->slice_count = (uint16_t)n;
     map_fill(seg, first + n, count - n, &seg->pages[first + n]);
-    cache_trim(span_release(seg, first + n, count - n, first + n, count - n, now), now);
+    cache_trim(span_release(seg, first + n, count - n, count - n, now), now);
     ok = true;
   } else if (first + n <= LM_SLICES && first + count < LM_SLICES) {
     lm_page_t *r = segment_slices(seg)[first + count];
     if (r && r->kind == LM_KIND_FREE && count + r->slice_count >= n) {
-      size_t rcount = r->slice_count;
-      size_t dlo = (size_t)r->slice_index + r->dirty_first, dhi = dlo + r->dirty_slices;
+      size_t rcount = r->slice_count, rdirty = r->dirty_slices;
       uint64_t time = r->free_time;
       span_unlink(r);
       size_t extra = n - count, left = rcount - extra;
       if (left) {
-        size_t lo = dlo > first + n ? dlo : first + n;
         map_fill(seg, first + n, left, &seg->pages[first + n]);
-        span_make_free(seg, first + n, left, lo, dhi > lo ? dhi - lo : 0, time);
+        span_make_free(seg, first + n, left, rdirty < left ? rdirty : left, time);
       }
       page->slice_count = (uint16_t)n;
       lm_page_t **map = segment_slices(seg);
@@ -869,18 +836,16 @@ uint64_t arena_purge_tick(void) {
        * look in use so that no neighbour merges with it meanwhile. */
       lm_segment_t *seg = segment_of(d);
       size_t first = d->slice_index, count = d->slice_count, dirty = d->dirty_slices;
-      size_t dirty_lo = first + d->dirty_first;
       span_unlink(d);
       d->kind = LM_KIND_LARGE;
       arena.purging = d;
       arena_unlock();
-      bool purged = os_purge((uint8_t *)seg + dirty_lo * LM_SLICE_SIZE, dirty * LM_SLICE_SIZE) == 0;
+      bool purged = os_purge(span_addr(d), count * LM_SLICE_SIZE) == 0;
       arena_lock();
       arena.purging = NULL;
       if (purged) STAT_ADD(purged_bytes, dirty * LM_SLICE_SIZE);
       /* Refused (mlocked pages): still dirty, tried again later. */
-      span_release(seg, first, count, dirty_lo, purged ? 0 : dirty,
-                   purged ? now : now + PURGE_RETRY_MS);
+      span_release(seg, first, count, purged ? 0 : dirty, purged ? now : now + PURGE_RETRY_MS);
       arena_unlock();
       continue;
     }
@@ -929,7 +894,7 @@ bool arena_validate(void) {
           size_t j = (size_t)(map[i] - seg->pages);
           LM_CHECK(j >= d->slice_index && j <= i && __atomic_load_n(&map[i]->owner, __ATOMIC_SEQ_CST) == LM_OWNER_FREE);
         }
-        LM_CHECK((size_t)d->dirty_first + d->dirty_slices <= n && (d->dirty_slices || !d->dirty_first));
+        LM_CHECK(d->dirty_slices <= n);
         dirty += d->dirty_slices;
       }
     }

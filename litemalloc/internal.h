@@ -137,11 +137,8 @@ typedef struct lm_page_s {
   uint8_t kind;              /* enum lm_page_kind */
   uint16_t slice_index;      /* first slice of the span in its segment */
   uint16_t slice_count;      /* slices in the span */
-  uint16_t dirty_slices;     /* free span: slices that may be resident, */
-  uint16_t dirty_first;      /* from this one (counted from the span's first;
-                                0 when none): outside that range, every slice
-                                is purged or was never used, and reads zero */
-  uint16_t pad;
+  uint16_t dirty_slices;     /* free span: slices that may be resident */
+  uint32_t pad;
   uint64_t free_time;        /* free span: when it became dirty (ms); small
                                 page: when it last grew full or got its
                                 purged units back (page.c) */

@@ -239,37 +239,11 @@ static void test_grown_pages(size_t size, size_t small_pages) {
   CHECK(h->npages[c] == 0);
 }
 
-/* A free span knows which of its slices may be resident: a large object
- * taken from a span that merged a dirty part with purged neighbours goes to
- * the dirty part (not the span's start), and is not said to read zero. */
-static void test_dirty_range(void) {
-  enum { N = 64 };   /* slices: 1 MiB */
-  lm_trim();         /* every free span clean */
-  bool zeroed;
-  lm_page_t *x = arena_alloc_span(N, LM_KIND_LARGE, &zeroed);
-  CHECK(x != NULL && zeroed);
-  lm_page_t *y = arena_alloc_span(N, LM_KIND_LARGE, &zeroed);
-  CHECK(y != NULL && zeroed);
-  uint8_t *ya = (uint8_t *)segment_of(y) + (size_t)y->slice_index * LM_SLICE_SIZE;
-  memset(ya, 1, (size_t)N * LM_SLICE_SIZE);
-  arena_free_span(x, true);    /* purged */
-  arena_free_span(y, false);   /* dirty, merged with whatever is free beside it */
-  CHECK(arena_validate());
-  lm_page_t *z = arena_alloc_span(N, LM_KIND_LARGE, &zeroed);
-  CHECK(z != NULL && !zeroed);
-  CHECK((uint8_t *)segment_of(z) + (size_t)z->slice_index * LM_SLICE_SIZE == ya);
-  CHECK(arena_validate());
-  arena_free_span(z, false);
-  lm_trim();
-  CHECK(arena_validate());
-}
-
 int main(void) {
   test_classes();
   test_pages();
   test_grown_pages(1000, 8);
   test_grown_pages(4000, 16);
-  test_dirty_range();
   puts("sizeclass_test: OK");
   return 0;
 }
