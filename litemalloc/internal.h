@@ -138,7 +138,8 @@ typedef struct lm_page_s {
   uint16_t slice_index;      /* first slice of the span in its segment */
   uint16_t slice_count;      /* slices in the span */
   uint16_t dirty_slices;     /* free span: slices that may be resident */
-  uint32_t pad;
+  uint32_t idle_ms;          /* small page kept empty: since when (ms, the
+                                low 32 bits of the clock; see heap_page_low) */
   uint64_t free_time;        /* free span: when it became dirty (ms); small
                                 page: when it last grew full or got its
                                 purged units back (page.c) */
@@ -575,6 +576,9 @@ LM_HIDDEN void page_init(lm_page_t *page, lm_heap_t *heap, unsigned cls);
 /* Threads the next batch of never-used blocks onto the free list; false when
  * the page has none left. */
 LM_HIDDEN bool page_extend(lm_page_t *page);
+/* Gives back an empty page's memory beyond its first block and makes it a
+ * fresh page again (none of its blocks threaded), still owned by heap. */
+LM_HIDDEN void page_reset(lm_page_t *page, lm_heap_t *heap);
 /* Sparse pages (see page.c).  A unit is 1 << page_unit_shift bytes of the
  * span: the OS page, or a 64th of a span larger than 64 OS pages. */
 static inline unsigned page_unit_shift(const lm_page_t *page) {

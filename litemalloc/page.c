@@ -116,6 +116,21 @@ bool page_extend(lm_page_t *page) {
   return true;
 }
 
+void page_reset(lm_page_t *page, lm_heap_t *heap) {
+  LM_INTERNAL_ASSERT(page_used(page) == 0);
+  page_forget_purged(page);
+  /* The first block stays: the next malloc of the class takes it again. */
+  size_t keep = (page->block_size + LM_OS_PAGE - 1) & ~(size_t)(LM_OS_PAGE - 1);
+  size_t span = (size_t)page->slice_count * LM_SLICE_SIZE;
+  if (keep < span && os_purge(page->start + keep, span - keep) == 0)
+    atomic_fetch_add_explicit(&lm_scavenged_bytes, span - keep, memory_order_relaxed);
+  page->free = NULL;
+  page->reserved = 0;
+  page->low = 0;
+  __atomic_store_n(&page->limit, 0, __ATOMIC_RELAXED);   /* no block is valid */
+  __atomic_store_n(&page->owner, (uintptr_t)heap, __ATOMIC_RELEASE);
+}
+
 bool page_ripe(const lm_page_t *page) {
   uint64_t now = os_clock_ms();
   return now >= page->free_time && now - page->free_time >= lm_options.purge_delay_ms / 4;

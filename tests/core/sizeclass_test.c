@@ -6,6 +6,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <time.h>
 
 #include "litemalloc/internal.h"
 #include "check.h"
@@ -239,11 +241,52 @@ static void test_grown_pages(size_t size, size_t small_pages) {
   CHECK(h->npages[c] == 0);
 }
 
+/* The empty page of a class above 8 KiB that a heap keeps gives back all
+ * but its first block once it has stayed empty a while (heap_page_low):
+ * checked when another such page empties. */
+static void test_idle_reset(void) {
+  const size_t size = 16384, other = 24576;
+  uint64_t idle_ms = lm_options.purge_delay_ms / 25;
+  if (idle_ms > 1000) return;   /* not with a purge delay of minutes */
+  lm_trim();
+  unsigned c = sizeclass_of(size);
+  lm_heap_t *h = lm_tls_heap;
+  CHECK(h->npages[c] == 0);
+  void *first = lm_malloc(size);
+  CHECK(first != NULL);
+  lm_page_t *page = page_lookup(first);
+  enum { MAX = 64 };
+  void *b[MAX] = {first};
+  uint32_t n = page->capacity;
+  CHECK(n >= 2 && n <= MAX);
+  for (uint32_t i = 1; i < n; i++) {
+    b[i] = lm_malloc(size);
+    CHECK(page_lookup(b[i]) == page);
+  }
+  for (uint32_t i = 0; i < n; i++) memset(b[i], 7, size);
+  for (uint32_t i = n; i-- > 0;) lm_free(b[i]);
+  CHECK(h->pages[c] == page && page_used(page) == 0 && page->reserved == n);   /* kept */
+  struct timespec ts = {0, (long)(idle_ms + 5) * 1000000L};
+  nanosleep(&ts, NULL);
+  lm_free(lm_malloc(other));   /* another such page empties: the check */
+  CHECK(h->pages[c] == page && page->reserved == 0 && page->free == NULL);
+  size_t span = (size_t)page->slice_count * LM_SLICE_SIZE;
+  static unsigned char vec[1024];
+  CHECK(span / LM_OS_PAGE <= sizeof vec && mincore(page->start, span, vec) == 0);
+  for (size_t i = 0; i < span / LM_OS_PAGE; i++) CHECK((vec[i] & 1) == (i < size / LM_OS_PAGE));
+  CHECK(lm_malloc(size) == first);   /* the first block again, still resident */
+  CHECK(page_validate(page));
+  lm_free(first);
+  CHECK(heap_validate(h));
+  CHECK(arena_validate());
+}
+
 int main(void) {
   test_classes();
   test_pages();
   test_grown_pages(1000, 8);
   test_grown_pages(4000, 16);
+  test_idle_reset();
   puts("sizeclass_test: OK");
   return 0;
 }
