@@ -433,20 +433,21 @@ static lm_page_t *heap_keep_big(lm_heap_t *h, lm_page_t *page) {
   return h->pages[c] == old && h->tails[c] == old ? old : NULL;
 }
 
-/* An empty page of a class above IDLE_BLOCK that a heap keeps (the only
+/* An empty page of a class above LM_IDLE_BLOCK that a heap keeps (the only
  * page of its class) gives its memory back beyond its first block once it
- * has stayed empty for a 25th of the purge delay (20 ms by default): with
- * many threads, each heap's page of each such class it used now and then
- * stayed resident, every block it ever handed out (tests/bench mstress with
- * 16 threads, sampled at the peak: the pages of the 8 to 32 KiB classes
- * held 31.9 MiB resident for 3.1 MiB in use).  The first block stays, so a
- * thread that uses one block of the class at a time faults nothing in.  It
- * is checked whenever such a page is kept empty.  Measured (mstress-t16,
- * interleaved, medians of 9): peak RSS 77.4 -> 68.9 MiB (64.0 after 10 ms,
- * but 17% more CPU time from refaults; 75.4 after 100 ms); a variant that
- * also reset them at thread exit reached 58.7, for 13% more CPU time. */
-#define IDLE_BLOCK ((size_t)8 * 1024)
-#define IDLE_DIVISOR 25
+ * has stayed empty for 1/LM_IDLE_DIVISOR of the purge delay (20 ms by
+ * default): with many threads, each heap's page of each such class it used
+ * now and then stayed resident, every block it ever handed out (tests/bench
+ * mstress with 16 threads, sampled at the peak: the pages of the 8 to
+ * 32 KiB classes held 31.9 MiB resident for 3.1 MiB in use).  The first
+ * block stays, so a thread that uses one block of the class at a time
+ * faults nothing in.  It is checked whenever such a page is kept empty.
+ * Measured (mstress-t16, interleaved): peak RSS 76.5 -> 66.9 MiB (medians of
+ * 9), CPU time 626 -> 692 ms with the main job's build of the workload and
+ * 597 -> 608 ms with a gcc build (medians of 7), from the blocks faulted in
+ * again.  After 10 ms: 64.0 MiB for 17% more CPU time; 25 ms: 68.9; 100 ms:
+ * 75.4 (against 77.4).  Also resetting them at thread exit: 58.7 MiB, for
+ * 13% more CPU time. */
 
 /* Whether p is a kept empty page whose blocks were handed out. */
 static bool page_idle(const lm_page_t *p) {
@@ -457,10 +458,10 @@ static bool page_idle(const lm_page_t *p) {
  * heap's other pages of big classes that have been kept empty long enough. */
 static void heap_reset_idle(lm_heap_t *h, lm_page_t *kept) {
   uint32_t now = (uint32_t)os_clock_ms();
-  uint32_t idle = (uint32_t)(lm_options.purge_delay_ms / IDLE_DIVISOR);
+  uint32_t idle = (uint32_t)(lm_options.purge_delay_ms / LM_IDLE_DIVISOR);
   kept->idle_ms = now;
   bool was = heap_busy(h);
-  for (unsigned c = sizeclass_of(IDLE_BLOCK + 1); c < LM_CLASSES; c++) {
+  for (unsigned c = sizeclass_of(LM_IDLE_BLOCK + 1); c < LM_CLASSES; c++) {
     lm_page_t *p = h->pages[c];
     if (p != kept && page_idle(p) && now - p->idle_ms >= idle) page_reset(p, h);
   }
@@ -494,7 +495,7 @@ void heap_page_low(lm_heap_t *h, lm_page_t *page) {
   bool big = page->block_size > LM_BIG_BLOCK;
   if (h->pages[c] == page && h->tails[c] == page &&
       (page->block_size <= LM_DIRECT_MAX || page->slice_count == sizeclass_slices(c))) {
-    if (page->block_size > IDLE_BLOCK) heap_reset_idle(h, page);
+    if (page->block_size > LM_IDLE_BLOCK) heap_reset_idle(h, page);
     if (!big || !(page = heap_keep_big(h, page))) return;
     c = page->cls;
   }

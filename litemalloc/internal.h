@@ -577,7 +577,11 @@ LM_HIDDEN void page_init(lm_page_t *page, lm_heap_t *heap, unsigned cls);
  * the page has none left. */
 LM_HIDDEN bool page_extend(lm_page_t *page);
 /* Gives back an empty page's memory beyond its first block and makes it a
- * fresh page again (none of its blocks threaded), still owned by heap. */
+ * fresh page again (none of its blocks threaded), still owned by heap.  A
+ * heap does so to the empty pages it keeps of the classes above
+ * LM_IDLE_BLOCK after 1/LM_IDLE_DIVISOR of the purge delay (heap.c). */
+#define LM_IDLE_BLOCK ((size_t)8 * 1024)
+#define LM_IDLE_DIVISOR 25
 LM_HIDDEN void page_reset(lm_page_t *page, lm_heap_t *heap);
 /* Sparse pages (see page.c).  A unit is 1 << page_unit_shift bytes of the
  * span: the OS page, or a 64th of a span larger than 64 OS pages. */

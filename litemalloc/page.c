@@ -30,6 +30,8 @@
  * free of a lost block a double free (its tag was purged with it).  When the
  * free list runs dry, page_unpurge threads the lost blocks back, before a
  * new page is taken; writing their links faults those units in at once.
+ * An empty page that a heap keeps can also be reset (page_reset: heap.c
+ * decides when): all but its first block given back, nothing threaded.
  */
 #include "internal.h"
 

@@ -246,7 +246,8 @@ static void test_grown_pages(size_t size, size_t small_pages) {
  * checked when another such page empties. */
 static void test_idle_reset(void) {
   const size_t size = 16384, other = 24576;
-  uint64_t idle_ms = lm_options.purge_delay_ms / 25;
+  CHECK(size > LM_IDLE_BLOCK && other > LM_IDLE_BLOCK);
+  uint64_t idle_ms = lm_options.purge_delay_ms / LM_IDLE_DIVISOR;
   if (idle_ms > 1000) return;   /* not with a purge delay of minutes */
   lm_trim();
   unsigned c = sizeclass_of(size);
