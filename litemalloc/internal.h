@@ -138,8 +138,9 @@ typedef struct lm_page_s {
   uint16_t slice_index;      /* first slice of the span in its segment */
   uint16_t slice_count;      /* slices in the span */
   uint16_t dirty_slices;     /* free span: slices that may be resident */
-  uint32_t idle_ms;          /* small page kept empty: since when (ms, the
-                                low 32 bits of the clock; see heap_page_low) */
+  uint32_t idle_ms;          /* small page kept empty: seen so since (ms, the
+                                low 32 bits of the clock, never 0; 0: not seen
+                                yet; see heap_reset_idle) */
   uint64_t free_time;        /* free span: when it became dirty (ms); small
                                 page: when it last grew full or got its
                                 purged units back (page.c) */
@@ -225,6 +226,7 @@ struct lm_heap_s {
   lm_page_t *spare;               /* empty pages kept for reuse (linked by next) */
   uint32_t spare_count;
   uint32_t big_next;              /* the slot of big_kept to fill next */
+  uint32_t idle_events;           /* pages of classes above LM_IDLE_BLOCK kept empty */
   lm_page_t *big_kept[LM_BIG_KEPT]; /* pages of classes above LM_BIG_BLOCK kept
                                      while empty (see heap_page_low); NULL or
                                      a page in this heap's queues */
@@ -579,9 +581,11 @@ LM_HIDDEN bool page_extend(lm_page_t *page);
 /* Gives back an empty page's memory beyond its first block and makes it a
  * fresh page again (none of its blocks threaded), still owned by heap.  A
  * heap does so to the empty pages it keeps of the classes above
- * LM_IDLE_BLOCK after 1/LM_IDLE_DIVISOR of the purge delay (heap.c). */
+ * LM_IDLE_BLOCK once they stay empty for 1/LM_IDLE_DIVISOR of the purge
+ * delay, looking every LM_IDLE_EVENTS times it keeps one (heap.c). */
 #define LM_IDLE_BLOCK ((size_t)8 * 1024)
 #define LM_IDLE_DIVISOR 25
+#define LM_IDLE_EVENTS 8
 LM_HIDDEN void page_reset(lm_page_t *page, lm_heap_t *heap);
 /* Sparse pages (see page.c).  A unit is 1 << page_unit_shift bytes of the
  * span: the OS page, or a 64th of a span larger than 64 OS pages. */
