@@ -90,6 +90,18 @@ typedef struct lm_block_s {
   uintptr_t tag;             /* address ^ lm_cookie while free, else 0 */
 } lm_block_t;
 
+/* A block of 32 bytes or more on its way home in a batch of remote frees
+ * (heap.c: outboxes) also carries a hint: the block LM_OUTBOX_AHEAD places
+ * further down the batch, which the owner prefetches while it frees the
+ * blocks before it.  Only ever prefetched, never dereferenced: a stale or
+ * NULL hint costs nothing.  Not written at debug levels 2 and up, where a
+ * freed block's bytes after `tag` hold the freed pattern. */
+typedef struct {
+  lm_block_t block;
+  struct lm_block_s *ahead;
+} lm_batch_block_t;
+#define LM_OUTBOX_AHEAD 8
+
 /* ---- pages (span descriptors) ------------------------------------------ */
 
 typedef struct lm_heap_s lm_heap_t;
@@ -242,6 +254,7 @@ struct lm_heap_s {
   struct lm_outbox_s {
     lm_heap_t *to;
     lm_block_t *head, *tail;
+    lm_block_t *recent[LM_OUTBOX_AHEAD];  /* the last blocks added: ahead hints */
     uint32_t count;
     uint32_t bytes;
     lm_block_t *last;        /* head of the batch sent to `to` last */

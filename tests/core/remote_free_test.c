@@ -9,11 +9,16 @@
  * made.  A last partial batch stuck in the exited thread's outbox would pin
  * up to 64 pages of 16 KiB (1 MiB).  Then the same with a consumer that
  * stays alive and calls lm_trim itself (which must flush its outboxes), and
- * with 8 consumers at once each freeing a share, into 4 producers' heaps. */
+ * with 8 consumers at once each freeing a share, into 4 producers' heaps.
+ *
+ * First, white-box: blocks waiting in an outbox carry their ahead hints
+ * (lm_batch_block_t), each the block freed LM_OUTBOX_AHEAD frees before it,
+ * which the owner prefetches when it collects the batch. */
 #define _GNU_SOURCE
 #include <pthread.h>
 
 #include "check.h"
+#include "litemalloc/internal.h"
 
 enum { N = 64037, SIZE = 64 };   /* not a multiple of a batch */
 static void *g_obj[N];
@@ -59,6 +64,42 @@ static void *producer(void *arg) {
   return NULL;
 }
 
+enum { HINTED = 3 * LM_OUTBOX_AHEAD };   /* fewer than a batch */
+static void *g_hinted[HINTED];
+
+/* Frees the hinted blocks (remote frees), then waits for main's look. */
+static void *hint_freer(void *arg) {
+  (void)arg;
+  for (int i = 0; i < HINTED; i++) lm_free(g_hinted[i]);
+  pthread_mutex_lock(&g_mu);
+  g_stage = 1;
+  pthread_cond_broadcast(&g_cv);
+  while (g_stage != 2) pthread_cond_wait(&g_cv, &g_mu);
+  pthread_mutex_unlock(&g_mu);
+  return NULL;
+}
+
+static void check_hints(void) {
+  for (int i = 0; i < HINTED; i++) CHECK((g_hinted[i] = lm_malloc(SIZE)) != NULL);
+  pthread_t t;
+  CHECK(pthread_create(&t, NULL, hint_freer, NULL) == 0);
+  pthread_mutex_lock(&g_mu);
+  while (g_stage != 1) pthread_cond_wait(&g_cv, &g_mu);
+  pthread_mutex_unlock(&g_mu);
+  if (LM_DEBUG < 2)
+    for (int i = 0; i < HINTED; i++) {
+      const lm_batch_block_t *b = g_hinted[i];
+      CHECK(b->block.next == (i ? g_hinted[i - 1] : NULL));
+      CHECK(b->ahead == (i >= LM_OUTBOX_AHEAD ? g_hinted[i - LM_OUTBOX_AHEAD] : NULL));
+    }
+  pthread_mutex_lock(&g_mu);
+  g_stage = 2;
+  pthread_cond_broadcast(&g_cv);
+  pthread_mutex_unlock(&g_mu);
+  CHECK(pthread_join(t, NULL) == 0);
+  g_stage = 0;
+}
+
 static size_t committed(void) { return stats_now().committed_bytes; }
 
 static void check_back(const char *what, size_t before) {
@@ -70,6 +111,7 @@ static void check_back(const char *what, size_t before) {
 
 int main(void) {
   lm_free(lm_malloc(SIZE));   /* the main heap's first page exists */
+  check_hints();
   lm_trim();
   size_t before = committed();
 
