@@ -422,6 +422,12 @@ static inline void debug_on_alloc(const lm_page_t *page, void *p) {
 static inline void *page_take(lm_page_t *page, lm_block_t *b) {
   debug_on_alloc(page, b);
   page->free = b->next;
+  /* The next pop of this list reads that block's link: a miss when it was
+   * freed long ago (tests/bench pairs: most of lm_malloc's samples sat on
+   * that load).  Fetching it now, one instruction: pairs 197.8 -> 188.3 ms
+   * CPU time (interleaved medians of 7); larson, glibc-thread and xmalloc
+   * with one thread the same within 1%. */
+  __builtin_prefetch(page->free, 1);
   page->used++;
   b->tag = 0;
   return b;
