@@ -120,6 +120,11 @@ static lm_page_t *block_page(const void *p) {
   return page;
 }
 
+/* A small block that must move to grow takes at least a quarter more than
+ * it had, as tcmalloc's realloc does: a string that grows a few bytes at a
+ * time moves about three times per doubling, not once per size class (eight
+ * per doubling).  Measured (tests/bench realloc, interleaved medians of 9):
+ * 0.337 -> 0.298 s, peak RSS 28.8 -> 29.7 MiB. */
 static void *realloc_page(void *p, lm_page_t *page, size_t size) {
   if (size > PTRDIFF_MAX) { error_set_errno(ENOMEM_); return NULL; }
   size_t have = page->block_size;
@@ -130,7 +135,9 @@ static void *realloc_page(void *p, lm_page_t *page, size_t size) {
     void *q = large_resize(lm_tls_heap, page, p, size);
     if (q) return q;
   }
-  void *q = lm_malloc(size);
+  size_t want = size;
+  if (page->kind == LM_KIND_SMALL && size > have && size - have < have / 4) want = have + have / 4;
+  void *q = lm_malloc(want);
   if (!q) return NULL;
   memcpy(q, p, size < have ? size : have);
   if (page->kind == LM_KIND_LARGE && size > have) large_free_moved(lm_tls_heap, page, p);

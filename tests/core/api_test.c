@@ -139,6 +139,16 @@ static void test_realloc(void) {
   /* huge shrinking to small and back */
   realloc_keeps(66 * MiB, 10);
   realloc_keeps(10, 66 * MiB);
+  /* a small block that grows a little moves to a quarter more (alloc.c) */
+  for (size_t from = 160; from <= 64 * KiB; from *= 2) {
+    void *g = lm_malloc(from);
+    size_t have = lm_usable_size(g);
+    NO_ERRNO(g = lm_realloc(g, have + 1));
+    CHECK(g != NULL && lm_usable_size(g) >= have + have / 4);
+    NO_ERRNO(g = lm_realloc(g, 3 * have));   /* more than a quarter: the size asked */
+    CHECK(g != NULL && lm_usable_size(g) >= 3 * have && lm_usable_size(g) < 3 * have + 3 * have / 8);
+    lm_free(g);
+  }
 }
 
 static void test_calloc(void) {
