@@ -70,7 +70,8 @@ _Atomic int64_t lm_live_peak;
 /* Under the arena lock. */
 static lm_heap_t *heaps_all = &lm_heap_exited;   /* every heap, newest first; never shrinks */
 static lm_heap_t *heaps_abandoned;   /* heaps without a thread */
-/* Stores the head (lock held); heap_take_pages peeks at it without. */
+/* Stores the head (lock held); heap_take_pages peeks at it, and at
+ * heaps_reclaiming, without. */
 static void abandoned_set(lm_heap_t *h) { __atomic_store_n(&heaps_abandoned, h, __ATOMIC_RELAXED); }
 static lm_lock_t reclaim_lock;   /* one reclaim at a time; lm_trim waits for it */
 /* Under the arena lock: abandoned heaps not yet trimmed by the reclaim under
@@ -78,6 +79,10 @@ static lm_lock_t reclaim_lock;   /* one reclaim at a time; lm_trim waits for it 
  * thread that would need it waits on reclaim_word instead of making a heap). */
 static lm_heap_t *heaps_reclaiming;
 static lm_heap_t *reclaim_current;
+/* Under the arena lock: abandoned heaps that heap_take_pages holds for a
+ * moment (they cannot be adopted either), and the threads in heap_acquire
+ * waiting for such a heap or for reclaim_current. */
+static unsigned heaps_taken, acquire_waiters;
 static _Atomic int reclaim_word;
 static size_t heaps_made, heaps_active;
 static bool heaps_multi;              /* two heaps were held at once */
@@ -246,11 +251,15 @@ static lm_heap_t *heap_acquire(void) {
   for (;;) {
     arena_lock();
     if ((h = heaps_abandoned)) abandoned_set(h->next_abandoned);
-    else if ((h = heaps_reclaiming)) heaps_reclaiming = h->next_abandoned;
-    else if (reclaim_current) {   /* the one free heap is being trimmed */
+    else if ((h = heaps_reclaiming)) __atomic_store_n(&heaps_reclaiming, h->next_abandoned, __ATOMIC_RELAXED);
+    else if (reclaim_current || heaps_taken) {   /* the free heaps are being trimmed or taken from */
       int w = atomic_load(&reclaim_word);
+      acquire_waiters++;
       arena_unlock();
       os_futex_wait(&reclaim_word, w);
+      arena_lock();
+      acquire_waiters--;
+      arena_unlock();
       continue;
     } else {
       h = heap_new_locked();
@@ -362,6 +371,7 @@ void heap_fork_child(void) {
   }
   heaps_active = active;
   heaps_multi = false;
+  heaps_taken = acquire_waiters = 0;   /* their threads are not in the child */
 }
 
 /* Takes back the blocks other threads freed into abandoned heap h, as its
@@ -379,13 +389,13 @@ static void heap_collect(lm_heap_t *h) {
 void heap_reclaim_abandoned(bool all) {
   lock_acquire(&reclaim_lock);
   arena_lock();
-  heaps_reclaiming = heaps_abandoned;   /* still adoptable from there */
+  __atomic_store_n(&heaps_reclaiming, heaps_abandoned, __ATOMIC_RELAXED);   /* still adoptable from there */
   abandoned_set(NULL);
   arena_unlock();
   for (;;) {
     arena_lock();
     lm_heap_t *h = heaps_reclaiming;
-    if (h) heaps_reclaiming = h->next_abandoned;
+    if (h) __atomic_store_n(&heaps_reclaiming, h->next_abandoned, __ATOMIC_RELAXED);
     reclaim_current = h;
     arena_unlock();
     if (!h) break;
@@ -776,15 +786,24 @@ void heap_trim(lm_heap_t *h) {
  * queue gave churn-xfree the same but mstress-t2 21.2. */
 #define TAKE_LOOK 8
 static bool heap_take_pages(lm_heap_t *h, unsigned c) {
-  if (!__atomic_load_n(&heaps_abandoned, __ATOMIC_RELAXED)) return false;
+  if (!__atomic_load_n(&heaps_abandoned, __ATOMIC_RELAXED) &&
+      !__atomic_load_n(&heaps_reclaiming, __ATOMIC_RELAXED))
+    return false;
   arena_lock();
-  lm_heap_t **at = &heaps_abandoned, *a = NULL;
-  for (unsigned n = 0; *at && n < TAKE_LOOK; at = &(*at)->next_abandoned, n++) {
-    if ((*at)->pages[c] != &lm_page_empty) {
-      a = *at;
-      if (at == &heaps_abandoned) abandoned_set(a->next_abandoned);
-      else *at = a->next_abandoned;
-      break;
+  lm_heap_t *a = NULL;
+  /* the abandoned heaps, and those a reclaim under way has not reached */
+  for (unsigned k = 0; k < 2 && !a; k++) {
+    lm_heap_t **at = k ? &heaps_reclaiming : &heaps_abandoned;
+    for (unsigned n = 0; *at && n < TAKE_LOOK; at = &(*at)->next_abandoned, n++) {
+      if ((*at)->pages[c] != &lm_page_empty) {
+        a = *at;
+        __atomic_store_n(at, a->next_abandoned, __ATOMIC_RELAXED);
+        /* held: a fork now leaves it out of the child's lists unless it is
+         * whole (heap_fork_child), as a thread's own heap */
+        __atomic_store_n(&a->active, true, __ATOMIC_RELAXED);
+        heaps_taken++;
+        break;
+      }
     }
   }
   arena_unlock();
@@ -805,9 +824,18 @@ static bool heap_take_pages(lm_heap_t *h, unsigned c) {
   heap_unbusy(h, was_h);
   heap_unbusy(a, was_a);
   arena_lock();
+  __atomic_store_n(&a->active, false, __ATOMIC_SEQ_CST);
   a->next_abandoned = heaps_abandoned;
   abandoned_set(a);
+  heaps_taken--;
+  bool waiters = acquire_waiters != 0;
   arena_unlock();
+  if (waiters) {   /* a new thread waits for a heap (heap_acquire) */
+    atomic_fetch_add(&reclaim_word, 1);
+    os_futex_wake(&reclaim_word, 1 << 30);
+  }
+  /* a remote free that saw it held did not ask for a trim (as heap_release) */
+  if (atomic_load_explicit(&a->remote, memory_order_seq_cst)) purger_kick_reclaim();
   return true;
 }
 
