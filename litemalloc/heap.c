@@ -773,10 +773,12 @@ void heap_trim(lm_heap_t *h) {
  * (tests/bench churn-xfree: waves of 32 threads that each free half of
  * their objects and exit; the pages of a wave held 57 to 60 MiB resident
  * at its peak for 36 to 38 MiB of blocks in use).  So a heap that needs a
- * page of class c first looks at the first TAKE_LOOK abandoned heaps for
- * one whose queue of class c is not empty, holds it as an adopter would
- * (off the abandoned list: no other thread adopts, trims or takes from it),
- * and moves the head of that queue into its own.  A remote free that read
+ * page of class c first looks at the first TAKE_LOOK abandoned heaps (and
+ * as many that a reclaim under way has not reached) for one whose queue of
+ * class c is not empty, holds it as an adopter would (off the lists: no
+ * other thread adopts, trims or takes from it; a new thread that finds no
+ * other heap waits for it rather than making one, so heaps still never
+ * outnumber the threads), and moves the head of that queue into its own.  A remote free that read
  * the old owner lands in the abandoned heap's remote stack, whose collect
  * forwards it to the page's new owner.  Full pages stay where they are (no
  * list holds them), and so do the heap's other pages, for its next adopter.
