@@ -28,6 +28,19 @@ static int g_stage;
 
 typedef struct { size_t lo, hi; int trim_and_wait; } share_t;
 
+static void stage_set(int stage) {
+  pthread_mutex_lock(&g_mu);
+  g_stage = stage;
+  pthread_cond_broadcast(&g_cv);
+  pthread_mutex_unlock(&g_mu);
+}
+
+static void stage_wait(int stage) {
+  pthread_mutex_lock(&g_mu);
+  while (g_stage != stage) pthread_cond_wait(&g_cv, &g_mu);
+  pthread_mutex_unlock(&g_mu);
+}
+
 static void shuffle(size_t lo, size_t hi, uint64_t seed) {
   for (size_t i = hi - 1; i > lo; i--) {
     size_t j = lo + xorshift(&seed) % (i - lo + 1);
@@ -45,11 +58,8 @@ static void *consumer(void *arg) {
   }
   if (s->trim_and_wait) {
     lm_trim();
-    pthread_mutex_lock(&g_mu);
-    g_stage = 1;
-    pthread_cond_broadcast(&g_cv);
-    while (g_stage != 2) pthread_cond_wait(&g_cv, &g_mu);
-    pthread_mutex_unlock(&g_mu);
+    stage_set(1);
+    stage_wait(2);
   }
   return NULL;
 }
@@ -71,11 +81,8 @@ static void *g_hinted[HINTED];
 static void *hint_freer(void *arg) {
   (void)arg;
   for (int i = 0; i < HINTED; i++) lm_free(g_hinted[i]);
-  pthread_mutex_lock(&g_mu);
-  g_stage = 1;
-  pthread_cond_broadcast(&g_cv);
-  while (g_stage != 2) pthread_cond_wait(&g_cv, &g_mu);
-  pthread_mutex_unlock(&g_mu);
+  stage_set(1);
+  stage_wait(2);
   return NULL;
 }
 
@@ -83,21 +90,16 @@ static void check_hints(void) {
   for (int i = 0; i < HINTED; i++) CHECK((g_hinted[i] = lm_malloc(SIZE)) != NULL);
   pthread_t t;
   CHECK(pthread_create(&t, NULL, hint_freer, NULL) == 0);
-  pthread_mutex_lock(&g_mu);
-  while (g_stage != 1) pthread_cond_wait(&g_cv, &g_mu);
-  pthread_mutex_unlock(&g_mu);
+  stage_wait(1);
   if (LM_DEBUG < 2)
     for (int i = 0; i < HINTED; i++) {
       const lm_batch_block_t *b = g_hinted[i];
       CHECK(b->block.next == (i ? g_hinted[i - 1] : NULL));
       CHECK(b->ahead == (i >= LM_OUTBOX_AHEAD ? g_hinted[i - LM_OUTBOX_AHEAD] : NULL));
     }
-  pthread_mutex_lock(&g_mu);
-  g_stage = 2;
-  pthread_cond_broadcast(&g_cv);
-  pthread_mutex_unlock(&g_mu);
+  stage_set(2);
   CHECK(pthread_join(t, NULL) == 0);
-  g_stage = 0;
+  stage_set(0);
 }
 
 static size_t committed(void) { return stats_now().committed_bytes; }
@@ -129,14 +131,9 @@ int main(void) {
   shuffle(0, N, 43);
   share_t live = {0, N, 1};
   CHECK(pthread_create(&t, NULL, consumer, &live) == 0);
-  pthread_mutex_lock(&g_mu);
-  while (g_stage != 1) pthread_cond_wait(&g_cv, &g_mu);
-  pthread_mutex_unlock(&g_mu);
+  stage_wait(1);
   check_back("consumer alive after its lm_trim", before);
-  pthread_mutex_lock(&g_mu);
-  g_stage = 2;
-  pthread_cond_broadcast(&g_cv);
-  pthread_mutex_unlock(&g_mu);
+  stage_set(2);
   CHECK(pthread_join(t, NULL) == 0);
 
   /* 3. 4 producers, 8 consumers freeing shuffled shares */
