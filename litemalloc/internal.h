@@ -69,7 +69,7 @@
 #define LM_ADDRESS_BITS 47                           /* x86_64 user space */
 #define LM_SEGMAP_SIZE ((size_t)1 << (LM_ADDRESS_BITS - LM_SEGMENT_SHIFT))
 
-#define LM_CLASSES 88                        /* 16 B .. 128 KiB */
+#define LM_CLASSES 60                        /* 16 B .. 128 KiB */
 #define LM_SMALL_MAX ((size_t)128 * 1024)    /* largest size-classed object */
 #define LM_DIRECT_MAX 1024                   /* sizes with a direct table lookup */
 #define LM_LARGE_MAX ((LM_SLICES - LM_HEADER_SLICES) * LM_SLICE_SIZE)  /* fits in a segment */
@@ -500,12 +500,14 @@ LM_HIDDEN int os_thread_start(void *stack, size_t size, void (*fn)(void *), void
 
 /* ---- sizeclass.c --------------------------------------------------------- */
 
-/* The class of a size in (128, LM_SMALL_MAX]: eight classes per doubling.
- * Inline: malloc of a size above LM_DIRECT_MAX computes it every time. */
+/* The class of a size in (128, LM_SMALL_MAX]: eight classes per doubling
+ * up to 1 KiB, four above (sizeclass.c says why).  Inline: malloc of a size
+ * above LM_DIRECT_MAX computes it every time. */
 static inline unsigned sizeclass_of_medium(size_t size) {
   size_t s1 = size - 1;
   unsigned b = 63u - (unsigned)__builtin_clzll(s1);   /* s1 >= 128, so b >= 7 */
-  return 8 + (b - 7) * 8 + (unsigned)((s1 >> (b - 3)) & 7);
+  if (b < 10) return 8 + (b - 7) * 8 + (unsigned)((s1 >> (b - 3)) & 7);
+  return 32 + (b - 10) * 4 + (unsigned)((s1 >> (b - 2)) & 3);
 }
 static inline unsigned sizeclass_of(size_t size) {
   return size <= LM_DIRECT_MAX ? lm_class_direct[(size + 15) >> 4] : sizeclass_of_medium(size);
@@ -515,8 +517,12 @@ static inline unsigned sizeclass_of(size_t size) {
  * change. */
 static inline size_t sizeclass_block_size(unsigned cls) {
   if (cls < 8) return 16u * (cls + 1);
-  unsigned g = (cls - 8) / 8, k = (cls - 8) % 8;
-  return ((size_t)128 << g) + (size_t)(k + 1) * ((size_t)16 << g);
+  if (cls < 32) {
+    unsigned g = (cls - 8) / 8, k = (cls - 8) % 8;
+    return ((size_t)128 << g) + (size_t)(k + 1) * ((size_t)16 << g);
+  }
+  unsigned g = (cls - 32) / 4, k = (cls - 32) % 4;
+  return ((size_t)1024 << g) + (size_t)(k + 1) * ((size_t)256 << g);
 }
 /* The direct-table indices [*lo, *hi] that map to cls (cls < LM_DIRECT_CLASSES). */
 static inline void sizeclass_direct_range(unsigned cls, unsigned *lo, unsigned *hi) {

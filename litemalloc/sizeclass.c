@@ -1,10 +1,20 @@
 /* Size classes.
  *
- * 88 classes from 16 B to 128 KiB: multiples of 16 up to 128, then eight
- * classes per doubling (128 < s <= 256 in steps of 16, 256 < s <= 512 in
- * steps of 32, ...).  Every block size is a multiple of 16, so every block is
- * 16-byte aligned, and a size is rounded up by less than 12.5% once it is
- * above 128 bytes (below, by less than 16 bytes).  Every power of two is a
+ * 60 classes from 16 B to 128 KiB: multiples of 16 up to 128, then eight
+ * classes per doubling up to 1 KiB (128 < s <= 256 in steps of 16, 256 < s
+ * <= 512 in steps of 32, ...), then four (1 < s <= 2 KiB in steps of 256 B,
+ * ...).  Every block size is a multiple of 16, so every block is 16-byte
+ * aligned, and a size is rounded up by less than 12.5% from 128 bytes to
+ * 1 KiB (below, by less than 16 bytes) and less than 25% above.  Above
+ * 1 KiB a thread holds few blocks of each class, and its pages' free blocks,
+ * which it touched once and which stay resident, cost more than the
+ * rounding: with eight classes per doubling there, tests/bench
+ * glibc-thread-t1's pages of the 8 to 32 KiB classes held 7.5 MiB resident
+ * for 4.3 MiB of blocks in use.  Four, as jemalloc has, took peak RSS
+ * (interleaved medians of 5) from 13.4 to 10.3 MiB on glibc-thread-t1, 21.8
+ * to 15.6 on glibc-thread-t2, 15.0 to 13.3 on mstress-t1, 20.4 to 18.3 on
+ * mstress-t2 and 68.8 to 45.3 on mstress-t16, for 242.3 to 244.8 on frag;
+ * two per doubling above 8 KiB gave glibc-thread-t1 9.2.  Every power of two is a
  * class, which lets aligned allocations use plain classes (see
  * sizeclass_aligned).  A page of a class spans the number of 16 KiB slices
  * that holds at least 8 blocks (2 above 32 KiB) with the least tail waste; a
