@@ -500,14 +500,13 @@ LM_HIDDEN int os_thread_start(void *stack, size_t size, void (*fn)(void *), void
 
 /* ---- sizeclass.c --------------------------------------------------------- */
 
-/* The class of a size in (128, LM_SMALL_MAX]: eight classes per doubling
- * up to 1 KiB, four above (sizeclass.c says why).  Inline: malloc of a size
- * above LM_DIRECT_MAX computes it every time. */
+/* The class of a size in (LM_DIRECT_MAX, LM_SMALL_MAX]: four classes per
+ * doubling (sizeclass.c says why; up to 1 KiB the direct table answers).
+ * Inline: malloc of a size above LM_DIRECT_MAX computes it every time. */
 static inline unsigned sizeclass_of_medium(size_t size) {
   size_t s1 = size - 1;
-  unsigned b = 63u - (unsigned)__builtin_clzll(s1);   /* s1 >= 128, so b >= 7 */
-  if (b < 10) return 8 + (b - 7) * 8 + (unsigned)((s1 >> (b - 3)) & 7);
-  return 32 + (b - 10) * 4 + (unsigned)((s1 >> (b - 2)) & 3);
+  unsigned b = 63u - (unsigned)__builtin_clzll(s1);   /* s1 >= 1024, so b >= 10 */
+  return LM_DIRECT_CLASSES + (b - 10) * 4 + (unsigned)((s1 >> (b - 2)) & 3);
 }
 static inline unsigned sizeclass_of(size_t size) {
   return size <= LM_DIRECT_MAX ? lm_class_direct[(size + 15) >> 4] : sizeclass_of_medium(size);
