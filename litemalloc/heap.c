@@ -39,9 +39,10 @@
  * no pthreads) collects the heap's remote frees, returns its spare pages and
  * puts the heap on the abandoned list; the next new thread adopts it with its
  * pages and statistics, and meanwhile a running heap that needs a page of a
- * class takes one with free blocks from it (heap_take_pages).  The thread's TLS pointer then holds lm_heap_exited
- * for good: glibc frees (and may allocate) after the key destructors have run
- * (__libc_thread_freeres: strerror and dlerror buffers, resolver state), and
+ * class takes one with free blocks from it (heap_take_pages).  The thread's
+ * TLS pointer then holds lm_heap_exited for good: glibc frees (and may
+ * allocate) after the key destructors have run (__libc_thread_freeres:
+ * strerror and dlerror buffers, resolver state), and
  * such a late call must not make or keep a heap that nobody would give up.
  * A late free goes straight home (a remote free to the page's heap); a late
  * malloc borrows an abandoned heap for the one block and gives it back.
@@ -245,6 +246,12 @@ static lm_heap_t *heap_new_locked(void) {
   return h;
 }
 
+/* Wakes the threads in heap_acquire that wait for a held heap to come back. */
+static void acquire_wake(void) {
+  atomic_fetch_add(&reclaim_word, 1);
+  os_futex_wake(&reclaim_word, 1 << 30);
+}
+
 /* Takes a heap without a thread (abandoned, else new) and marks it active. */
 static lm_heap_t *heap_acquire(void) {
   lm_heap_t *h;
@@ -410,8 +417,7 @@ void heap_reclaim_abandoned(bool all) {
     abandoned_set(h);
     reclaim_current = NULL;
     arena_unlock();
-    atomic_fetch_add(&reclaim_word, 1);   /* wake heap_acquire waiting for it */
-    os_futex_wake(&reclaim_word, 1 << 30);
+    acquire_wake();   /* heap_acquire may wait for it */
   }
   lock_release(&reclaim_lock);
 }
@@ -778,9 +784,9 @@ void heap_trim(lm_heap_t *h) {
  * class c is not empty, holds it as an adopter would (off the lists: no
  * other thread adopts, trims or takes from it; a new thread that finds no
  * other heap waits for it rather than making one, so heaps still never
- * outnumber the threads), and moves the head of that queue into its own.  A remote free that read
- * the old owner lands in the abandoned heap's remote stack, whose collect
- * forwards it to the page's new owner.  Full pages stay where they are (no
+ * outnumber the threads), and moves the head of that queue into its own.
+ * A remote free that read the old owner lands in the abandoned heap's
+ * remote stack, whose collect forwards it to the page's new owner.  Full pages stay where they are (no
  * list holds them), and so do the heap's other pages, for its next adopter.
  * Measured (tests/bench, interleaved medians of 7 to 15): churn-xfree peak
  * RSS 65.2 -> 34.9 MiB; mstress-t2 20.9 -> 21.0, mstress-t16 61.4 -> 57.3
@@ -832,10 +838,7 @@ static bool heap_take_pages(lm_heap_t *h, unsigned c) {
   heaps_taken--;
   bool waiters = acquire_waiters != 0;
   arena_unlock();
-  if (waiters) {   /* a new thread waits for a heap (heap_acquire) */
-    atomic_fetch_add(&reclaim_word, 1);
-    os_futex_wake(&reclaim_word, 1 << 30);
-  }
+  if (waiters) acquire_wake();
   /* a remote free that saw it held did not ask for a trim (as heap_release) */
   if (atomic_load_explicit(&a->remote, memory_order_seq_cst)) purger_kick_reclaim();
   return true;
