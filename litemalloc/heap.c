@@ -649,10 +649,11 @@ static void outbox_flush_all(lm_heap_t *h) {
   for (unsigned i = 0; i < LM_OUTBOXES; i++) outbox_flush(&h->outbox[i]);
 }
 
-/* Adds block b (tagged free, of bs bytes) of a page owned by `to` to h's
- * outbox; h is busy. */
-static inline void outbox_add(lm_heap_t *h, lm_heap_t *to, lm_block_t *b, size_t bs) {
-  struct lm_outbox_s *o = outbox_of(h, to);
+/* Adds block b (tagged free, of bs bytes) of a page owned by `to` to outbox
+ * o, h's slot for `to` (outbox_of); h is busy.  The ahead hint is the block
+ * added LM_OUTBOX_AHEAD frees before (in the first ones of a batch, one of
+ * the last batch's: only ever prefetched, so a stale hint costs nothing). */
+static inline void outbox_put(struct lm_outbox_s *o, lm_heap_t *to, lm_block_t *b, size_t bs) {
   if (LM_UNLIKELY(o->to != to)) {
     outbox_flush(o);
     o->to = to;
@@ -664,7 +665,7 @@ static inline void outbox_add(lm_heap_t *h, lm_heap_t *to, lm_block_t *b, size_t
   b->next = head;
   if (LM_DEBUG < 2 && bs >= sizeof(lm_batch_block_t)) {
     lm_block_t **r = &o->recent[o->count % LM_OUTBOX_AHEAD];
-    ((lm_batch_block_t *)b)->ahead = o->count >= LM_OUTBOX_AHEAD ? *r : NULL;
+    ((lm_batch_block_t *)b)->ahead = *r;
     *r = b;
   }
   if (!head) o->tail = b;
@@ -674,14 +675,17 @@ static inline void outbox_add(lm_heap_t *h, lm_heap_t *to, lm_block_t *b, size_t
   if (LM_UNLIKELY(o->count >= OUTBOX_BLOCKS || o->bytes >= OUTBOX_BYTES)) outbox_flush(o);
 }
 
+static inline void outbox_add(lm_heap_t *h, lm_heap_t *to, lm_block_t *b, size_t bs) {
+  outbox_put(outbox_of(h, to), to, b, bs);
+}
+
 /* Whether `to` had left what h sent it untaken for OUTBOX_IDLE_MS at h's
  * last flush to it: its thread has stopped allocating (larson's main thread
  * waiting in join).  Its blocks then go home rather than onto h's foreign
  * lists, where they would stay its blocks and come back as remote frees
  * again and again.  (A thread that is only off the CPU, with more threads
  * than cores, takes its blocks back sooner than that.) */
-static inline bool outbox_idle(lm_heap_t *h, const lm_heap_t *to) {
-  const struct lm_outbox_s *o = outbox_of(h, to);
+static inline bool outbox_idle(const struct lm_outbox_s *o, const lm_heap_t *to) {
   return o->to == to && o->idle;
 }
 
@@ -1057,14 +1061,15 @@ void heap_free_slow(lm_heap_t *h, lm_page_t *page, void *p) {
   b->tag = block_tag(b);
   bool was = heap_busy(h);
   lm_page_t *f = c < LM_DIRECT_CLASSES ? &h->foreign[c] : NULL;
-  if (f && f->capacity - f->used < f->reserved && !queue_empty(h, c) &&
-      !outbox_idle(h, owner_heap)) {
+  struct lm_outbox_s *o = outbox_of(h, owner_heap);
+  if (f && !queue_empty(h, c) && f->capacity - f->used < f->reserved &&
+      !outbox_idle(o, owner_heap)) {
     b->next = f->free;
     f->free = b;
     f->capacity++;
     heap_unbusy(h, was);
   } else {
-    outbox_add(h, owner_heap, b, page->block_size);
+    outbox_put(o, owner_heap, b, page->block_size);
     heap_unbusy(h, was);
     purger_poll();   /* a trim a flush asked for, without the thread (not while busy) */
   }

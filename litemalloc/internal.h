@@ -251,8 +251,12 @@ struct lm_heap_s {
    * (slot = a hash of the owner) and handed over a batch at a time with one
    * CAS on the owner's `remote` (see heap.c).  Each is a chain head..tail of
    * `count` blocks of `bytes` bytes, all owned by `to`. */
-  struct lm_outbox_s {
-    lm_heap_t *to;
+  struct lm_outbox_s {   /* two cache lines each: outbox_of indexes with a
+                            shift, and the last one's counters no longer
+                            share a line with `active` and `kicked`, which
+                            other threads read and write (tests/bench
+                            xmalloc-t2 CPU time 0.167 -> 0.154 s) */
+    _Alignas(64) lm_heap_t *to;
     lm_block_t *head, *tail;
     lm_block_t *recent[LM_OUTBOX_AHEAD];  /* the last blocks added: ahead hints */
     uint32_t count;
@@ -726,8 +730,13 @@ LM_HIDDEN void purger_kick(void);
  * by the thread or, without it, at the next purger_poll. */
 LM_HIDDEN void purger_kick_reclaim(void);
 /* Without the thread: runs an asked-for trim if the last one is older than
- * the purge delay.  Never called from inside a trim (it would wait for itself). */
-LM_HIDDEN void purger_poll(void);
+ * the purge delay.  Never called from inside a trim (it would wait for itself).
+ * Inline, as every remote free asks: one load when no trim is due. */
+LM_HIDDEN extern _Atomic int lm_purge_due;
+LM_HIDDEN void purger_poll_due(void);
+static inline void purger_poll(void) {
+  if (LM_UNLIKELY(atomic_load_explicit(&lm_purge_due, memory_order_relaxed))) purger_poll_due();
+}
 /* Whether the purger thread runs (so the arena may cache by time). */
 LM_HIDDEN bool purger_running(void);
 LM_HIDDEN void purger_after_fork_child(void);

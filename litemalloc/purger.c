@@ -45,7 +45,7 @@ static _Atomic int broken;   /* a start failed: purge on the allocator's calls *
 static _Atomic int renew;    /* the running purger asks to be replaced */
 static _Atomic int word;     /* futex word the thread sleeps on between steps;
                                 bumped by a kick that wakes it */
-static _Atomic int due;      /* a trim of abandoned heaps was asked for */
+_Atomic int lm_purge_due;    /* a trim of abandoned heaps was asked for */
 static _Atomic int napping;  /* the purger sleeps until its next expiry and
                                 the next trim asked for may wake it */
 static _Atomic uint64_t last_reclaim_ms;   /* without the thread: the last trim */
@@ -79,7 +79,7 @@ static void purger_main(void *arg) {
   for (;;) {
     if (atomic_load(&run) != mine) return;   /* replaced */
     int w = atomic_load(&word);
-    atomic_store(&due, 0);
+    atomic_store(&lm_purge_due, 0);
     heap_reclaim_abandoned(false);
     uint64_t wait_ms = arena_purge_tick();
     if (os_now_ms() - born >= LIFE_MS) atomic_store(&renew, 1);
@@ -87,28 +87,28 @@ static void purger_main(void *arg) {
       if (wait_ms > RECLAIM_WAKE_MS) {
         /* First a sleep of RECLAIM_WAKE_MS that no kicker cuts short
          * (`word` moves only while napping), then a nap until the expiry
-         * that the next trim asked for does.  napping is set before due is
-         * read, due before a kicker reads napping (seq_cst): either this
-         * sees the trim asked for, or the kicker sees the nap and bumps
-         * `word` (the wait then returns at once). */
+         * that the next trim asked for does.  napping is set before
+         * lm_purge_due is read, lm_purge_due before a kicker reads napping
+         * (seq_cst): either this sees the trim asked for, or the kicker
+         * sees the nap and bumps `word` (the wait then returns at once). */
         os_futex_wait_ms(&word, w, RECLAIM_WAKE_MS);
         wait_ms -= RECLAIM_WAKE_MS;
-        if (atomic_load(&due)) continue;
+        if (atomic_load(&lm_purge_due)) continue;
         w = atomic_load(&word);
         atomic_store(&napping, 1);
-        if (atomic_load(&due) && atomic_exchange(&napping, 0)) continue;
+        if (atomic_load(&lm_purge_due) && atomic_exchange(&napping, 0)) continue;
       }
       os_futex_wait_ms(&word, w, wait_ms);
       atomic_store(&napping, 0);
       continue;
     }
     /* Nothing cached: end, unless work came in after the step (a kicker that
-     * cached memory or set `due` before `run` changed did not start another
-     * purger).  The tick takes the arena lock, which orders it against a
-     * kicker's caching. */
+     * cached memory or set `lm_purge_due` before `run` changed did not start
+     * another purger).  The tick takes the arena lock, which orders it
+     * against a kicker's caching. */
     unsigned expected = mine;
     if (!atomic_compare_exchange_strong(&run, &expected, mine & ~1u)) return;
-    if (!atomic_load(&due) && arena_purge_tick() == 0) return;
+    if (!atomic_load(&lm_purge_due) && arena_purge_tick() == 0) return;
     expected = mine & ~1u;
     if (!atomic_compare_exchange_strong(&run, &expected, mine)) return;
   }
@@ -148,7 +148,7 @@ void purger_kick(void) {
 }
 
 void purger_kick_reclaim(void) {
-  atomic_store(&due, 1);
+  atomic_store(&lm_purge_due, 1);
   if (atomic_load(&napping) && atomic_exchange(&napping, 0)) {
     atomic_fetch_add(&word, 1);
     os_futex_wake(&word, 1 << 30);
@@ -156,11 +156,11 @@ void purger_kick_reclaim(void) {
   purger_kick();
 }
 
-void purger_poll(void) {
-  if (LM_LIKELY(!atomic_load_explicit(&due, memory_order_relaxed)) || purger_running()) return;
+void purger_poll_due(void) {
+  if (purger_running()) return;
   uint64_t now = os_clock_ms(), last = atomic_load_explicit(&last_reclaim_ms, memory_order_relaxed);
   if (last && now > last && now - last < lm_options.purge_delay_ms) return;
-  if (!atomic_exchange(&due, 0)) return;
+  if (!atomic_exchange(&lm_purge_due, 0)) return;
   atomic_store_explicit(&last_reclaim_ms, now ? now : 1, memory_order_relaxed);
   heap_reclaim_abandoned(false);
 }
