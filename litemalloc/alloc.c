@@ -1,15 +1,18 @@
 /* The public allocation API and its fast paths.
  *
- * lm_malloc of a size up to 1 KiB: one TLS load, one table lookup for the
- * class, pop the head of the class's page free list; one unlikely branch to
- * heap_malloc_slow when that list is empty.  No lock, no atomic.
+ * lm_malloc of a size up to 1 KiB: one TLS load, the class from the heap's
+ * table, pop the head of the class's hot list (blocks this thread freed,
+ * heap.c); when that is empty, pop the head of the class's page free list;
+ * one unlikely branch to heap_malloc_slow when that is empty too.  No lock,
+ * no atomic.
  *
  * lm_free: find the page from the address (segment map byte, slice map
  * entry), then three checks that are never compiled out, all before any
  * store: the page is owned by this thread's heap (else the slow path sorts
  * out full pages, remote frees, large objects and foreign pointers), the
  * pointer is a block start inside the page, and the block is not already
- * free (its tag).  Then push it on the page's free list.
+ * free (its tag).  Then push it on the class's hot list, or, when that is
+ * full, on the page's free list.
  */
 #include <string.h>
 
@@ -18,8 +21,23 @@
 #define ENOMEM_ 12
 #define EINVAL_ 22
 
+/* Takes block b, the head of heap h's list of class c (lm_heap_t.hot). */
+static inline void *hot_take(lm_heap_t *h, unsigned c, lm_block_t *b) {
+  if (LM_DEBUG >= 2) debug_check_freed(b, sizeclass_block_size(c));
+  h->hot[c] = b->next;
+  __builtin_prefetch(b->next, 1);   /* as page_take */
+  h->hot_room[c]++;
+  b->tag = 0;
+  return b;
+}
+
 /* Pops a block of class c from heap h, or takes the slow path. */
 static inline void *heap_pop(lm_heap_t *h, unsigned c) {
+  lm_block_t *hb = h->hot[c];
+  if (hb != NULL) {
+    lm_stat_add(h->allocs[c], 1);
+    return hot_take(h, c, hb);
+  }
   lm_page_t *page = h->pages[c];
   lm_block_t *b = page->free;
   if (LM_UNLIKELY(b == NULL)) return heap_malloc_slow(h, c);
@@ -38,8 +56,14 @@ void *lm_malloc(size_t size) {
   lm_heap_t *h = lm_tls_heap;
   if (LM_LIKELY(size <= LM_DIRECT_MAX)) {
     size_t i = (size + 15) >> 4;
+    unsigned c = h->hot_class[i];
+    lm_block_t *b = h->hot[c];
+    if (LM_LIKELY(b != NULL)) {
+      lm_stat_add(h->allocs_direct[i], 1);
+      return hot_take(h, c, b);
+    }
     lm_page_t *page = h->direct[i];
-    lm_block_t *b = page->free;
+    b = page->free;
     if (LM_UNLIKELY(b == NULL)) return heap_malloc_slow(h, lm_class_direct[i]);
     lm_stat_add(h->allocs_direct[i], 1);
     return page_take(page, b);
@@ -80,10 +104,17 @@ void lm_free(void *p) {
   uintptr_t tag = block_tag(b);
   if (LM_UNLIKELY(block_is_free(b, tag))) { error_free_tagged(p); return; }
   debug_on_free(page, b);
-  b->next = page->free;
+  unsigned c = page->cls;
+  lm_stat_add(h->frees[c], 1);
   b->tag = tag;
+  if (LM_LIKELY(h->hot_room[c] != 0)) {   /* onto the class's hot list */
+    h->hot_room[c]--;
+    b->next = h->hot[c];
+    h->hot[c] = b;
+    return;
+  }
+  b->next = page->free;
   page->free = b;
-  lm_stat_add(h->frees[page->cls], 1);
   if (LM_UNLIKELY(--page->used == 0)) heap_page_low(h, page);   /* at the low mark */
 }
 

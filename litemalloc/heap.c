@@ -19,15 +19,27 @@
  * 32 KiB goes straight there).  The spares keep page churn (common when
  * other threads free a heap's blocks in batches) away from the arena lock.
  *
+ * Hot lists.  In front of the pages, a heap keeps per class a short list of
+ * blocks its thread freed (lm_heap_t.hot, at most hot_max(c)), which malloc
+ * hands out first, newest first: a block freed a moment ago is still in this
+ * core's cache, where the head of a page's free list may have been freed
+ * long ago, and a free touches the heap's own lines, not the second line of
+ * a page descriptor.  A block on a hot list stays counted in its page's
+ * `used`, so its page cannot go away under it; the lists go back to their
+ * pages at thread exit and at lm_trim (hot_flush).  Measured (tests/bench,
+ * interleaved medians of 5), against the same code without them: larson-t1
+ * CPU time 0.351 -> 0.296 s (tcmalloc 0.279), glibc-thread-t1 0.177 -> 0.144 s
+ * and peak RSS 10.3 -> 6.9 MiB (its pages of large classes no longer empty
+ * and refill at every turn); instructions per malloc+free pair 69 -> 70.
+ *
  * Frees by other threads.  A thread that frees a block of a page it does not
- * own first keeps it (if it is 128 bytes or more, see FOREIGN_MIN_CLASS, if
- * it has a page of that class itself, and unless the owner has stopped
- * taking its blocks back: outbox_idle), up to FOREIGN_BYTES per class, on
- * its heap's foreign list for that class; when
- * the heap's own page of that class runs dry, malloc's direct entries point
- * at the list until it is empty, so the blocks are reused while they are
- * still in this core's cache (a block stays counted in its page's `used` the
- * whole time, so the page cannot go away under it).  Beyond that, it adds
+ * own first keeps it on its hot list of the class (if it is 128 bytes or
+ * more, see FOREIGN_MIN_CLASS, up to 1 KiB; if it has a page of that class
+ * itself; and unless the owner has stopped taking its blocks back:
+ * outbox_idle), to hand it out again while it is warm.  (A list of its own
+ * for such blocks, used only when the heap's page ran dry, stayed full
+ * behind the hot list: larson-t16's peak RSS 43.0 -> 51.8 MiB; one list,
+ * 43.1.)  Beyond that, it adds
  * the block to its outbox for the owner heap, which goes onto the owner's
  * `remote` stack a batch at a time with one CAS (no lock; see the outboxes
  * below); the owner takes the whole stack with one exchange at its next slow
@@ -91,7 +103,6 @@ static uint8_t *meta_next, *meta_end; /* bump area for heap structs */
 
 #define META_CHUNK ((size_t)256 * 1024)
 #define HEAP_SPARE_MAX 16
-#define FOREIGN_BYTES ((size_t)16 * 1024)
 /* Blocks under 128 bytes are not kept: several share a cache line with
  * blocks the owner handed to other threads, and reusing them here would
  * make those threads write to one line (the "passive false sharing" of the
@@ -126,12 +137,10 @@ static void direct_set(lm_heap_t *h, unsigned c, lm_page_t *p) {
   for (unsigned i = lo; i <= hi; i++) h->direct[i] = p;
 }
 
-/* Sets the queue head, and the direct entries that lead to it unless they
- * lead to the foreign list for now. */
+/* Sets the queue head, and the direct entries that lead to it. */
 static void queue_set_head(lm_heap_t *h, unsigned c, lm_page_t *p) {
   h->pages[c] = p;
-  if (c < LM_DIRECT_CLASSES && h->direct[sizeclass_direct_first(c)] != &h->foreign[c])
-    direct_set(h, c, p);
+  if (c < LM_DIRECT_CLASSES) direct_set(h, c, p);
 }
 
 static void queue_push_front(lm_heap_t *h, unsigned c, lm_page_t *p) {
@@ -212,10 +221,28 @@ static void heap_publish_all(lm_heap_t *h) {
   if (delta) heap_publish_bytes(delta);
 }
 
+/* ---- hot lists -------------------------------------------------------------- */
+
+/* How many blocks of class c a heap keeps on its hot list: 16 KiB worth, at
+ * least 16 blocks, for blocks up to 32 KiB (as jemalloc's thread cache by
+ * default); so at most 3.6 MiB per thread in all.  Measured
+ * (interleaved medians of 3 to 5): 8 KiB worth made larson-t1 3% slower;
+ * at least 8 blocks, glibc-thread-t1 5% slower; every class up to 128 KiB,
+ * realloc's peak RSS 29.7 -> 30.3 MiB for nothing else gained. */
+#define HOT_BYTES ((size_t)16 * 1024)
+#define HOT_MIN 16
+#define HOT_BLOCK_MAX ((size_t)32 * 1024)
+static uint32_t hot_max(unsigned c) {
+  size_t size = sizeclass_block_size(c);
+  if (size > HOT_BLOCK_MAX) return 0;
+  size_t n = HOT_BYTES / size;
+  return (uint32_t)(n < HOT_MIN ? HOT_MIN : n);
+}
+
 /* ---- heaps: make, adopt, abandon ------------------------------------------ */
 
 static void heap_spares_release(lm_heap_t *h);
-static void foreign_flush(lm_heap_t *h);
+static void hot_flush(lm_heap_t *h);
 
 extern int pthread_setspecific(unsigned key, const void *value) __attribute__((weak));
 LM_HIDDEN extern unsigned lm_heap_key;
@@ -232,14 +259,11 @@ static lm_heap_t *heap_new_locked(void) {
   lm_heap_t *h = (lm_heap_t *)meta_next;
   meta_next += size;
   for (unsigned c = 0; c < LM_CLASSES; c++) h->pages[c] = &lm_page_empty;
-  for (unsigned i = 0; i < LM_DIRECT; i++) h->direct[i] = &lm_page_empty;
-  for (unsigned c = 0; c < LM_DIRECT_CLASSES; c++) {
-    h->foreign[c].cls = (uint8_t)c;
-    h->foreign[c].block_size = sizeclass_block_size(c);
-    h->foreign[c].owner = LM_OWNER_FREE;
-    /* the most blocks the list keeps */
-    h->foreign[c].reserved = c >= FOREIGN_MIN_CLASS ? (uint32_t)(FOREIGN_BYTES / h->foreign[c].block_size) : 0;
+  for (unsigned i = 0; i < LM_DIRECT; i++) {
+    h->direct[i] = &lm_page_empty;
+    h->hot_class[i] = lm_class_direct[i];
   }
+  for (unsigned c = 0; c < LM_CLASSES; c++) h->hot_room[c] = hot_max(c);
   h->next_all = heaps_all;
   __atomic_store_n(&heaps_all, h, __ATOMIC_RELEASE);
   __atomic_store_n(&heaps_made, heaps_made + 1, __ATOMIC_RELAXED);
@@ -331,7 +355,7 @@ void heap_abandon(lm_heap_t *h) {
   if (heap_is_sentinel(h)) return;
   lm_tls_heap = &lm_heap_exited;   /* for good: see the top of this file */
   bool was = heap_busy(h);
-  foreign_flush(h);
+  hot_flush(h);
   heap_collect_remote(h);
   heap_spares_release(h);
   heap_unbusy(h, was);
@@ -681,7 +705,7 @@ static inline void outbox_add(lm_heap_t *h, lm_heap_t *to, lm_block_t *b, size_t
 
 /* Whether `to` had left what h sent it untaken for OUTBOX_IDLE_MS at h's
  * last flush to it: its thread has stopped allocating (larson's main thread
- * waiting in join).  Its blocks then go home rather than onto h's foreign
+ * waiting in join).  Its blocks then go home rather than onto h's hot
  * lists, where they would stay its blocks and come back as remote frees
  * again and again.  (A thread that is only off the CPU, with more threads
  * than cores, takes its blocks back sooner than that.) */
@@ -689,29 +713,24 @@ static inline bool outbox_idle(const struct lm_outbox_s *o, const lm_heap_t *to)
   return o->to == to && o->idle;
 }
 
-/* Empties class c's foreign list (after the fast path took what it wanted)
- * and routes malloc back to the class's own pages. */
-static void foreign_reset(lm_heap_t *h, unsigned c) {
-  lm_page_t *f = &h->foreign[c];
-  f->capacity = f->used = 0;
-  direct_set(h, c, h->pages[c]);
-}
-
-/* Sends every foreign and outbox block home (thread exit, lm_trim); h is busy. */
-static void foreign_flush(lm_heap_t *h) {
-  for (unsigned c = 0; c < LM_DIRECT_CLASSES; c++) {
-    lm_page_t *f = &h->foreign[c];
-    lm_block_t *b = f->free;
-    f->free = NULL;
+/* Gives every block on h's hot lists back to its page (thread exit, trim);
+ * h is busy.  A page moved to another heap meanwhile only in a fork child
+ * (heap_fork_child abandons the heaps of the threads that are gone, and
+ * heap_take_pages may take their pages before their next adopter flushes):
+ * its blocks go home as remote frees. */
+static void hot_flush(lm_heap_t *h) {
+  for (unsigned c = 0; c < LM_CLASSES; c++) {
+    lm_block_t *b = h->hot[c];
+    h->hot[c] = NULL;
+    h->hot_room[c] = hot_max(c);
     while (b) {
       lm_block_t *next = b->next;
       lm_page_t *page = page_lookup(b);
       uintptr_t owner = __atomic_load_n(&page->owner, __ATOMIC_ACQUIRE) & ~LM_OWNER_FLAGS;
       if (owner == (uintptr_t)h) heap_free_block(h, page, b);
-      else outbox_add(h, (lm_heap_t *)owner, b, f->block_size);
+      else outbox_add(h, (lm_heap_t *)owner, b, page->block_size);
       b = next;
     }
-    foreign_reset(h, c);
   }
   outbox_flush_all(h);
 }
@@ -743,7 +762,7 @@ void heap_collect_remote(lm_heap_t *h) {
 
 void heap_trim(lm_heap_t *h) {
   bool was = heap_busy(h);
-  foreign_flush(h);
+  hot_flush(h);
   heap_collect_remote(h);
   for (unsigned c = 0; c < LM_CLASSES; c++) {
     lm_page_t *page = queue_empty(h, c) ? NULL : h->pages[c];
@@ -893,12 +912,25 @@ bool heap_validate_class(const lm_heap_t *h, unsigned c) {
   }
   for (unsigned i = 0; i < LM_DIRECT; i++)
     if (lm_class_direct[i] == c)
-      LM_CHECK(h->direct[i] == h->pages[c] || h->direct[i] == &h->foreign[c]);
+      LM_CHECK(h->direct[i] == h->pages[c]);
   return true;
 }
 
+/* Checks h's hot list of class c. */
+static void hot_validate(const lm_heap_t *h, unsigned c) {
+  uint64_t n = 0;
+  for (const lm_block_t *b = h->hot[c]; b; b = b->next, n++) {
+    const lm_page_t *page = page_lookup(b);
+    LM_CHECK(n < hot_max(c) && page && page->cls == c && page_is_block(page, b));
+    uintptr_t owner = __atomic_load_n(&page->owner, __ATOMIC_SEQ_CST) & ~LM_OWNER_FLAGS;
+    LM_CHECK(owner == (uintptr_t)h || (c >= FOREIGN_MIN_CLASS && owner != LM_OWNER_LARGE && page->kind == LM_KIND_SMALL));
+    LM_CHECK(b->tag == block_tag(b));
+  }
+  LM_CHECK(n + h->hot_room[c] == hot_max(c));
+}
+
 bool heap_validate(const lm_heap_t *h) {
-  for (unsigned c = 0; c < LM_CLASSES; c++) heap_validate_class(h, c);
+  for (unsigned c = 0; c < LM_CLASSES; c++) heap_validate_class(h, c), hot_validate(h, c);
   return true;
 }
 
@@ -935,20 +967,6 @@ static void *heap_malloc_sentinel(lm_heap_t *h, unsigned c) {
 
 /* The slow path proper, for a heap the calling thread holds. */
 static inline __attribute__((always_inline)) void *heap_malloc_from(lm_heap_t *h, unsigned c) {
-  if (c < LM_DIRECT_CLASSES) {
-    lm_page_t *f = &h->foreign[c];
-    if (h->direct[sizeclass_direct_first(c)] == f) {
-      if (f->free == NULL) foreign_reset(h, c);   /* ran dry: back to the pages */
-    } else if (f->free != NULL) {
-      /* The own page ran dry: hand out the kept blocks first (still warm),
-       * until they run out.  Taking them only then keeps blocks from
-       * cycling through this heap's slow free path while its own pages
-       * have room. */
-      direct_set(h, c, f);
-      lm_stat_add(h->allocs[c], 1);
-      return page_take(f, f->free);
-    }
-  }
   if (atomic_load_explicit(&h->remote, memory_order_relaxed)) heap_collect_remote(h);
   bool took = false;
 again:;
@@ -1008,7 +1026,7 @@ static LM_NOINLINE void free_not_small(lm_heap_t *h, lm_page_t *page, void *p, u
 }
 
 /* A remote free by a thread without a heap of its own: a live thread gets
- * one here (its own counters, its foreign lists: a consumer thread may never
+ * one here (its own counters, its outboxes: a consumer thread may never
  * allocate); a thread that gave its heap up at exit keeps nothing: the block
  * goes straight home.  (glibc frees at thread exit only what the thread
  * allocated, so the first allocator call of a thread is never such a late
@@ -1060,13 +1078,12 @@ void heap_free_slow(lm_heap_t *h, lm_page_t *page, void *p) {
   unsigned c = page->cls;
   b->tag = block_tag(b);
   bool was = heap_busy(h);
-  lm_page_t *f = c < LM_DIRECT_CLASSES ? &h->foreign[c] : NULL;
   struct lm_outbox_s *o = outbox_of(h, owner_heap);
-  if (f && !queue_empty(h, c) && f->capacity - f->used < f->reserved &&
-      !outbox_idle(o, owner_heap)) {
-    b->next = f->free;
-    f->free = b;
-    f->capacity++;
+  if (c >= FOREIGN_MIN_CLASS && c < LM_DIRECT_CLASSES && h->hot_room[c] != 0 &&
+      !queue_empty(h, c) && !outbox_idle(o, owner_heap)) {
+    h->hot_room[c]--;
+    b->next = h->hot[c];
+    h->hot[c] = b;
     heap_unbusy(h, was);
   } else {
     outbox_put(o, owner_heap, b, page->block_size);

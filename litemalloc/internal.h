@@ -209,11 +209,11 @@ _Static_assert(sizeof(lm_segment_t) <= LM_HEADER_SLICES * LM_SLICE_SIZE,
  * new thread adopts it with all its pages, so heaps never outnumber the most
  * threads alive at once.  Invariant: pages[c] is the head of the queue of
  * class c's pages that are not full (or &lm_page_empty when there are none);
- * every page in the queue has owner == this heap (or with SPARSE) and cls == c; direct[i] is
- * pages[c] or &foreign[c] for c = lm_class_direct[i] (the latter only while
- * foreign[c] has blocks or until the next slow path); spare pages have
- * used == 0 and owner == LM_OWNER_FREE; each big_kept[i] is NULL or a page
- * of a class above LM_BIG_BLOCK in this heap's queue of its class. */
+ * every page in the queue has owner == this heap (or with SPARSE) and cls == c;
+ * direct[i] is pages[c] and hot_class[i] is c for c = lm_class_direct[i];
+ * spare pages have used == 0 and owner == LM_OWNER_FREE; each big_kept[i]
+ * is NULL or a page of a class above LM_BIG_BLOCK in this heap's queue of
+ * its class. */
 #define LM_DIRECT (LM_DIRECT_MAX / 16 + 1)   /* (size + 15) / 16 for size <= 1 KiB */
 #define LM_DIRECT_CLASSES 32   /* classes reached through the direct table */
 #define LM_OUTBOXES 4          /* owner heaps a thread batches remote frees for */
@@ -224,6 +224,16 @@ _Static_assert(sizeof(lm_segment_t) <= LM_HEADER_SLICES * LM_SLICE_SIZE,
 
 struct lm_heap_s {
   lm_page_t *direct[LM_DIRECT];   /* (size+15)/16 -> pages[class]: malloc's page */
+  /* The hot lists: per class, blocks this thread freed, handed out again
+   * first, newest first, while they are still in this core's cache (see
+   * heap.c).  Each block is tagged free and still counted in its page's
+   * `used`.  Invariant: a list's length plus its room is hot_max(c)
+   * (heap.c); every block on it is a block of a page of the class, of this
+   * heap or (a remote free kept for reuse) of another. */
+  lm_block_t *hot[LM_CLASSES];
+  uint64_t hot_room[LM_CLASSES];  /* blocks the list may still take */
+  uint8_t hot_class[LM_DIRECT];   /* (size+15)/16 -> class; all 0 in the
+                                     sentinel heaps, whose lists stay empty */
   uint64_t allocs_direct[LM_DIRECT]; /* allocations through direct[], by index */
   lm_page_t *pages[LM_CLASSES];   /* queue heads */
   lm_page_t *tails[LM_CLASSES];
@@ -242,11 +252,6 @@ struct lm_heap_s {
   lm_page_t *big_kept[LM_BIG_KEPT]; /* pages of classes above LM_BIG_BLOCK kept
                                      while empty (see heap_page_low); NULL or
                                      a page in this heap's queues */
-  /* Blocks of other heaps that this thread freed, kept to be handed out
-   * again while they are still in this core's cache (see heap.c).  One
-   * pseudo-page per direct class: its free list is the blocks, `capacity`
-   * counts pushes and `used` the fast path's pops. */
-  lm_page_t foreign[LM_DIRECT_CLASSES];
   /* Blocks this thread freed for other heaps, gathered per owner heap
    * (slot = a hash of the owner) and handed over a batch at a time with one
    * CAS on the owner's `remote` (see heap.c).  Each is a chain head..tail of
@@ -270,8 +275,8 @@ struct lm_heap_s {
   uint64_t abandoned_ms;          /* when its thread gave it up (os_clock_ms) */
   bool active;                    /* a thread owns it */
   bool kicked;                    /* abandoned: the purger was told to reclaim it */
-  bool busy;                      /* its thread is changing its queues, spares or
-                                     foreign lists (a fork child leaves it alone) */
+  bool busy;                      /* its thread is changing its queues or spares
+                                     (a fork child leaves it alone) */
   _Alignas(64) _Atomic(lm_block_t *) remote;  /* blocks freed by other threads */
   char pad[56];
 };
@@ -533,11 +538,6 @@ static inline void sizeclass_direct_range(unsigned cls, unsigned *lo, unsigned *
   if (cls < 16) { *lo = cls == 0 ? 0 : cls + 1; *hi = cls + 1; }
   else if (cls < 24) { *lo = 17 + (cls - 16) * 2; *hi = *lo + 1; }
   else { *lo = 33 + (cls - 24) * 4; *hi = *lo + 3; }
-}
-static inline unsigned sizeclass_direct_first(unsigned cls) {
-  unsigned lo, hi;
-  sizeclass_direct_range(cls, &lo, &hi);
-  return lo;
 }
 /* Slices per page of the class: at least 8 blocks, or 2 above LM_BIG_BLOCK. */
 #define LM_BIG_BLOCK ((size_t)32 * 1024)

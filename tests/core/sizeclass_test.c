@@ -235,9 +235,18 @@ static void test_grown_pages(size_t size, size_t small_pages) {
   CHECK(small == small_pages && grown >= 1);
   CHECK(page_lookup(p[N - 1])->capacity >= LM_GROWN_BLOCKS);
   for (int i = 0; i < N; i++) lm_free(p[i]);
-  /* the last page of a class stays, unless it is a grown page of a class
-   * above 1 KiB (heap_page_low) */
-  CHECK(h->npages[c] <= (size <= LM_DIRECT_MAX ? 1u : 0u));
+  /* the pages of the blocks on the hot list stay (the last ones freed);
+   * of the others, the last page of a class stays, unless it is a grown
+   * page of a class above 1 KiB (heap_page_low) */
+  size_t hot_pages = 0, hot_blocks = 0;
+  for (const lm_block_t *b = h->hot[c]; b; b = b->next, hot_blocks++) {
+    const lm_page_t *page = page_lookup(b);
+    bool again = false;
+    for (const lm_block_t *o = h->hot[c]; o != b; o = o->next) again |= page_lookup(o) == page;
+    if (!again) hot_pages++;
+  }
+  CHECK(hot_blocks >= 1 && hot_blocks + h->hot_room[c] == (sizeclass_block_size(c) <= 1024 ? 16384 / sizeclass_block_size(c) : 16u));
+  CHECK(h->npages[c] <= hot_pages + (size <= LM_DIRECT_MAX ? 1u : 0u));
   lm_trim();
   CHECK(h->npages[c] == 0);
 }
@@ -245,16 +254,20 @@ static void test_grown_pages(size_t size, size_t small_pages) {
 /* The empty page of a class above 8 KiB that a heap keeps gives back all
  * but its first block once it has stayed empty a while (heap_reset_idle):
  * the heap looks every LM_IDLE_EVENTS times such a page empties, stamps it
- * the first time and resets it a delay later. */
+ * the first time and resets it a delay later.  The two classes' hot lists
+ * are closed meanwhile (no room, as a full one), so that frees reach the
+ * pages. */
 static void test_idle_reset(void) {
   const size_t size = 16384, other = 24576;
   CHECK(size > LM_IDLE_BLOCK && other > LM_IDLE_BLOCK);
   uint64_t idle_ms = lm_options.purge_delay_ms / LM_IDLE_DIVISOR;
   if (idle_ms > 1000) return;   /* not with a purge delay of minutes */
   lm_trim();
-  unsigned c = sizeclass_of(size);
+  unsigned c = sizeclass_of(size), co = sizeclass_of(other);
   lm_heap_t *h = lm_tls_heap;
-  CHECK(h->npages[c] == 0);
+  CHECK(h->npages[c] == 0 && h->hot[c] == NULL && h->hot[co] == NULL);
+  uint64_t room = h->hot_room[c], room_other = h->hot_room[co];
+  h->hot_room[c] = h->hot_room[co] = 0;
   void *first = lm_malloc(size);
   CHECK(first != NULL);
   lm_page_t *page = page_lookup(first);
@@ -282,6 +295,8 @@ static void test_idle_reset(void) {
   CHECK(lm_malloc(size) == first);   /* the first block again, still resident */
   CHECK(page_validate(page));
   lm_free(first);
+  h->hot_room[c] = room;
+  h->hot_room[co] = room_other;
   CHECK(heap_validate(h));
   CHECK(arena_validate());
 }

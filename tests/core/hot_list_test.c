@@ -1,0 +1,187 @@
+/* The hot lists (heap.c): per class, the blocks a thread freed, handed out
+ * again first, newest first; bounded; given back to their pages by lm_trim
+ * and at thread exit; also holding blocks of other threads' pages that this
+ * thread freed (128 bytes to 1 KiB), which go home when the list is given
+ * back.
+ *
+ * White-box: reads the heap's lists and its pages' counts through
+ * internal.h.  A block kept on a list that its page did not count, or one
+ * sent home twice, would show in the page counts, the live count or the
+ * validators at the end. */
+#define _GNU_SOURCE
+#include <pthread.h>
+
+#include "check.h"
+#include "litemalloc/internal.h"
+
+/* Length of h's hot list of class c. */
+static size_t hot_len(const lm_heap_t *h, unsigned c) {
+  size_t n = 0;
+  for (const lm_block_t *b = h->hot[c]; b; b = b->next) n++;
+  return n;
+}
+
+/* The most blocks a list of class c holds (heap.c: hot_max). */
+static size_t hot_cap(unsigned c) {
+  size_t size = sizeclass_block_size(c);
+  if (size > 32 * KiB) return 0;
+  return 16 * KiB / size > 16 ? 16 * KiB / size : 16;
+}
+
+/* Blocks of class c in use in h's queued pages, by their counts. */
+static size_t pages_used(const lm_heap_t *h, unsigned c) {
+  size_t n = 0;
+  if (h->pages[c] == &lm_page_empty) return 0;
+  for (const lm_page_t *p = h->pages[c]; p; p = p->next) n += page_used(p);
+  return n;
+}
+
+/* A block freed is the next one handed out, for a small and a medium
+ * class; none above 32 KiB is kept. */
+static void test_reuse(void) {
+  static const size_t sizes[] = {16, 200, 1000, 3000, 20000};
+  for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+    void *keep = lm_malloc(sizes[i]);   /* the page stays */
+    void *p = lm_malloc(sizes[i]);
+    CHECK(keep && p);
+    lm_free(p);
+    CHECK(lm_tls_heap->hot[sizeclass_of(sizes[i])] == p);
+    CHECK(lm_malloc(sizes[i]) == p);
+    lm_free(p);
+    lm_free(keep);
+  }
+  void *big = lm_malloc(40000);
+  unsigned c = sizeclass_of(40000);
+  lm_free(big);
+  CHECK(lm_tls_heap->hot[c] == NULL && lm_tls_heap->hot_room[c] == 0);
+}
+
+/* A list takes blocks while it has room (hot_cap in all); the frees after
+ * that go to the pages, and so do the frees into a full page (the slow path
+ * puts it back in its queue).  They come out newest first; lm_trim gives
+ * them back. */
+static void test_bound(void) {
+  enum { N = 64, SIZE = 1000 };
+  static void *p[N];
+  unsigned c = sizeclass_of(SIZE);
+  lm_trim();
+  lm_heap_t *h = lm_tls_heap;
+  CHECK(hot_len(h, c) == 0 && h->hot_room[c] == hot_cap(c) && hot_cap(c) == 16);
+  for (int i = 0; i < N; i++) CHECK((p[i] = lm_malloc(SIZE)) != NULL);
+  for (int i = 0; i < N; i++) lm_free(p[i]);
+  CHECK(hot_len(h, c) == 16 && h->hot_room[c] == 0);
+  CHECK(pages_used(h, c) == 16);   /* the listed blocks still count */
+  int listed[16], n = 0, last = N;
+  for (const lm_block_t *b = h->hot[c]; b; b = b->next) {   /* newest first */
+    int k = last - 1;
+    while (k >= 0 && p[k] != b) k--;
+    CHECK(k >= 0);
+    listed[n++] = last = k;
+  }
+  for (int i = 0; i < 16; i++) CHECK(lm_malloc(SIZE) == p[listed[i]]);
+  CHECK(hot_len(h, c) == 0 && h->hot_room[c] == 16);
+  CHECK(pages_used(h, c) == 16);
+  for (int i = 0; i < 16; i++) lm_free(p[listed[i]]);
+  CHECK(heap_validate(h));
+  lm_trim();
+  CHECK(h->hot[c] == NULL && h->hot_room[c] == 16 && h->npages[c] == 0);
+}
+
+/* Thread A allocates blocks of 512 bytes and hands them to the main thread,
+ * which has a page of that class: its frees keep them on its own list (A's
+ * pages still count them), hands them out again, and lm_trim sends them
+ * home, where A's lm_trim gives its pages back. */
+enum { R = 10, RSIZE = 512 };
+static void *g_obj[R];
+static pthread_mutex_t g_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t g_cv = PTHREAD_COND_INITIALIZER;
+static int g_stage;
+static lm_heap_t *g_heap_a;
+
+static void stage_wait(int s) {
+  pthread_mutex_lock(&g_mu);
+  while (g_stage < s) pthread_cond_wait(&g_cv, &g_mu);
+  pthread_mutex_unlock(&g_mu);
+}
+
+static void stage_set(int s) {
+  pthread_mutex_lock(&g_mu);
+  g_stage = s;
+  pthread_cond_broadcast(&g_cv);
+  pthread_mutex_unlock(&g_mu);
+}
+
+static void *thread_a(void *arg) {
+  (void)arg;
+  for (int i = 0; i < R; i++) CHECK((g_obj[i] = lm_malloc(RSIZE)) != NULL);
+  g_heap_a = lm_tls_heap;
+  stage_set(1);
+  stage_wait(2);   /* the main thread sent them home */
+  lm_trim();       /* collects them */
+  unsigned c = sizeclass_of(RSIZE);
+  CHECK(g_heap_a->npages[c] == 0 && hot_len(g_heap_a, c) == 0);
+  CHECK(heap_validate(g_heap_a));
+  return NULL;
+}
+
+static void test_remote(void) {
+  unsigned c = sizeclass_of(RSIZE);
+  lm_trim();
+  void *mine = lm_malloc(RSIZE);   /* the main heap allocates the class */
+  lm_heap_t *h = lm_tls_heap;
+  pthread_t t;
+  CHECK(pthread_create(&t, NULL, thread_a, NULL) == 0);
+  stage_wait(1);
+  for (int i = 0; i < R; i++) {
+    CHECK(page_lookup(g_obj[i])->owner == (uintptr_t)g_heap_a);
+    lm_free(g_obj[i]);
+  }
+  CHECK(hot_len(h, c) == R && h->hot[c] == g_obj[R - 1]);
+  CHECK(heap_validate(h));
+  void *again = lm_malloc(RSIZE);   /* the last one freed, still A's */
+  CHECK(again == g_obj[R - 1]);
+  CHECK(page_lookup(again)->owner == (uintptr_t)g_heap_a);
+  memset(again, 1, RSIZE);
+  lm_free(again);   /* a remote free again: back on the list */
+  CHECK(hot_len(h, c) == R && h->hot[c] == again);
+  lm_free(mine);
+  lm_trim();   /* the list goes: mine to its page, A's blocks home */
+  CHECK(hot_len(h, c) == 0 && h->npages[c] == 0);
+  stage_set(2);
+  CHECK(pthread_join(t, NULL) == 0);
+}
+
+/* A thread's lists go back to their pages when it exits. */
+static void *thread_b(void *arg) {
+  static void *p[20];
+  for (int i = 0; i < 20; i++) CHECK((p[i] = lm_malloc(64)) != NULL);
+  for (int i = 0; i < 20; i++) lm_free(p[i]);
+  *(lm_heap_t **)arg = lm_tls_heap;
+  CHECK(hot_len(lm_tls_heap, sizeclass_of(64)) == 20);
+  return NULL;
+}
+
+static void test_exit(void) {
+  lm_heap_t *hb = NULL;
+  pthread_t t;
+  CHECK(pthread_create(&t, NULL, thread_b, &hb) == 0);
+  CHECK(pthread_join(t, NULL) == 0);
+  CHECK(hb != NULL);
+  for (unsigned c = 0; c < LM_CLASSES; c++) CHECK(hb->hot[c] == NULL);
+}
+
+int main(void) {
+  lm_free(lm_malloc(1));   /* the main thread has a heap */
+  lm_stats_t before = stats_now();
+  test_reuse();
+  test_bound();
+  test_remote();
+  test_exit();
+  lm_trim();
+  lm_stats_t after = stats_now();
+  CHECK(after.live_bytes == before.live_bytes);
+  CHECK(heap_validate(lm_tls_heap));
+  CHECK(arena_validate());
+  printf("hot_list_test: OK\n");
+  return 0;
+}
