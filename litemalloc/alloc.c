@@ -41,6 +41,7 @@ static inline void *heap_pop(lm_heap_t *h, unsigned c) {
   lm_page_t *page = h->pages[c];
   lm_block_t *b = page->free;
   if (LM_UNLIKELY(b == NULL)) return heap_malloc_slow(h, c);
+  h->hot_room[c] = h->hot_max[c];   /* the list is empty: open it (see hot_max in heap.c) */
   lm_stat_add(h->allocs[c], 1);
   return page_take(page, b);
 }
@@ -65,6 +66,7 @@ void *lm_malloc(size_t size) {
     lm_page_t *page = h->direct[i];
     b = page->free;
     if (LM_UNLIKELY(b == NULL)) return heap_malloc_slow(h, lm_class_direct[i]);
+    h->hot_room[c] = h->hot_max[c];   /* the list is empty: open it */
     lm_stat_add(h->allocs_direct[i], 1);
     return page_take(page, b);
   }
@@ -107,10 +109,14 @@ void lm_free(void *p) {
   unsigned c = page->cls;
   lm_stat_add(h->frees[c], 1);
   b->tag = tag;
-  if (LM_LIKELY(h->hot_room[c] != 0)) {   /* onto the class's hot list */
+  if (LM_LIKELY(h->hot_room[c] > 0)) {   /* onto the class's hot list */
     h->hot_room[c]--;
     b->next = h->hot[c];
     h->hot[c] = b;
+    return;
+  }
+  if (LM_UNLIKELY(--h->hot_room[c] < -LM_HOT_SPILL)) {
+    heap_hot_spill(h, page, b);
     return;
   }
   b->next = page->free;

@@ -228,7 +228,21 @@ static void heap_publish_all(lm_heap_t *h) {
  * default); so at most 3.6 MiB per thread in all.  Measured
  * (interleaved medians of 3 to 5): 8 KiB worth made larson-t1 3% slower;
  * at least 8 blocks, glibc-thread-t1 5% slower; every class up to 128 KiB,
- * realloc's peak RSS 29.7 -> 30.3 MiB for nothing else gained. */
+ * realloc's peak RSS 29.7 -> 30.3 MiB for nothing else gained.
+ *
+ * A list pins the pages of its blocks, one page per block at worst: after
+ * tests/bench frag's random free, the first blocks freed of each class lay
+ * on as many pages, which stayed in use after its last free and, through
+ * the thread-less dirty cap (arena.c), kept 238 MiB of its 245 MiB peak
+ * resident, against 5 MiB before the lists.  So a list goes back to its
+ * pages, and takes no block again until the class's next malloc slow path
+ * (heap_malloc_from) finds it empty, when its class is shrinking: when a
+ * page of the class goes back (to the spares or the arena), and when frees
+ * found the list full LM_HOT_SPILL times more than mallocs took from it
+ * (hot_room counts down below 0; with few pages, the list may pin them
+ * all, and none ever goes back).  frag keeps 5 MiB again; larson-t1,
+ * glibc-thread and mstress the same (interleaved medians of 5);
+ * glibc-simple's 4 KiB batches 23 -> 31 ns a pair, as before the lists. */
 #define HOT_BYTES ((size_t)16 * 1024)
 #define HOT_MIN 16
 #define HOT_BLOCK_MAX ((size_t)32 * 1024)
@@ -243,6 +257,7 @@ static uint32_t hot_max(unsigned c) {
 
 static void heap_spares_release(lm_heap_t *h);
 static void hot_flush(lm_heap_t *h);
+static void hot_flush_class(lm_heap_t *h, unsigned c, uint64_t room);
 
 extern int pthread_setspecific(unsigned key, const void *value) __attribute__((weak));
 LM_HIDDEN extern unsigned lm_heap_key;
@@ -263,7 +278,7 @@ static lm_heap_t *heap_new_locked(void) {
     h->direct[i] = &lm_page_empty;
     h->hot_class[i] = lm_class_direct[i];
   }
-  for (unsigned c = 0; c < LM_CLASSES; c++) h->hot_room[c] = hot_max(c);
+  for (unsigned c = 0; c < LM_CLASSES; c++) h->hot_room[c] = h->hot_max[c] = hot_max(c);
   h->next_all = heaps_all;
   __atomic_store_n(&heaps_all, h, __ATOMIC_RELEASE);
   __atomic_store_n(&heaps_made, heaps_made + 1, __ATOMIC_RELAXED);
@@ -580,6 +595,7 @@ static void page_low_slow(lm_heap_t *h, lm_page_t *page) {
   } else {
     arena_free_span(page, false);
   }
+  if (h->hot[c]) hot_flush_class(h, c, 0);   /* see hot_max */
   heap_unbusy(h, was);
 }
 
@@ -713,25 +729,38 @@ static inline bool outbox_idle(const struct lm_outbox_s *o, const lm_heap_t *to)
   return o->to == to && o->idle;
 }
 
-/* Gives every block on h's hot lists back to its page (thread exit, trim);
- * h is busy.  A page moved to another heap meanwhile only in a fork child
- * (heap_fork_child abandons the heaps of the threads that are gone, and
- * heap_take_pages may take their pages before their next adopter flushes):
- * its blocks go home as remote frees. */
-static void hot_flush(lm_heap_t *h) {
-  for (unsigned c = 0; c < LM_CLASSES; c++) {
-    lm_block_t *b = h->hot[c];
-    h->hot[c] = NULL;
-    h->hot_room[c] = hot_max(c);
-    while (b) {
-      lm_block_t *next = b->next;
-      lm_page_t *page = page_lookup(b);
-      uintptr_t owner = __atomic_load_n(&page->owner, __ATOMIC_ACQUIRE) & ~LM_OWNER_FLAGS;
-      if (owner == (uintptr_t)h) heap_free_block(h, page, b);
-      else outbox_add(h, (lm_heap_t *)owner, b, page->block_size);
-      b = next;
-    }
+/* Gives the blocks on h's hot list of class c back to their pages, and
+ * leaves the list room for `room` blocks; h is busy.  A page moved to
+ * another heap meanwhile only in a fork child (heap_fork_child abandons the
+ * heaps of the threads that are gone, and heap_take_pages may take their
+ * pages before their next adopter flushes); and a remote free kept for
+ * reuse is another heap's block: those go home as remote frees. */
+static void hot_flush_class(lm_heap_t *h, unsigned c, uint64_t room) {
+  lm_block_t *b = h->hot[c];
+  h->hot[c] = NULL;
+  h->hot_room[c] = (int64_t)room;
+  while (b) {
+    lm_block_t *next = b->next;
+    lm_page_t *page = page_lookup(b);
+    uintptr_t owner = __atomic_load_n(&page->owner, __ATOMIC_ACQUIRE) & ~LM_OWNER_FLAGS;
+    if (owner == (uintptr_t)h) heap_free_block(h, page, b);
+    else outbox_add(h, (lm_heap_t *)owner, b, page->block_size);
+    b = next;
   }
+}
+
+void heap_hot_spill(lm_heap_t *h, lm_page_t *page, lm_block_t *b) {
+  bool was = heap_busy(h);
+  hot_flush_class(h, page->cls, 0);   /* the page keeps b counted: it stays */
+  b->next = page->free;
+  page->free = b;
+  if (--page->used == 0) heap_page_low(h, page);
+  heap_unbusy(h, was);
+}
+
+/* Gives every hot list back, and sends the outboxes (thread exit, trim). */
+static void hot_flush(lm_heap_t *h) {
+  for (unsigned c = 0; c < LM_CLASSES; c++) hot_flush_class(h, c, hot_max(c));
   outbox_flush_all(h);
 }
 
@@ -926,7 +955,7 @@ static void hot_validate(const lm_heap_t *h, unsigned c) {
     LM_CHECK(owner == (uintptr_t)h || (c >= FOREIGN_MIN_CLASS && owner != LM_OWNER_LARGE && page->kind == LM_KIND_SMALL));
     LM_CHECK(b->tag == block_tag(b));
   }
-  LM_CHECK(n + h->hot_room[c] == hot_max(c));
+  LM_CHECK((int64_t)n + h->hot_room[c] <= (int64_t)hot_max(c));   /* see hot_spill */
 }
 
 bool heap_validate(const lm_heap_t *h) {
@@ -967,6 +996,7 @@ static void *heap_malloc_sentinel(lm_heap_t *h, unsigned c) {
 
 /* The slow path proper, for a heap the calling thread holds. */
 static inline __attribute__((always_inline)) void *heap_malloc_from(lm_heap_t *h, unsigned c) {
+  if (h->hot[c] == NULL) h->hot_room[c] = h->hot_max[c];   /* it takes blocks again */
   if (atomic_load_explicit(&h->remote, memory_order_relaxed)) heap_collect_remote(h);
   bool took = false;
 again:;
@@ -1079,7 +1109,7 @@ void heap_free_slow(lm_heap_t *h, lm_page_t *page, void *p) {
   b->tag = block_tag(b);
   bool was = heap_busy(h);
   struct lm_outbox_s *o = outbox_of(h, owner_heap);
-  if (c >= FOREIGN_MIN_CLASS && c < LM_DIRECT_CLASSES && h->hot_room[c] != 0 &&
+  if (c >= FOREIGN_MIN_CLASS && c < LM_DIRECT_CLASSES && h->hot_room[c] > 0 &&
       !queue_empty(h, c) && !outbox_idle(o, owner_heap)) {
     h->hot_room[c]--;
     b->next = h->hot[c];

@@ -227,11 +227,13 @@ struct lm_heap_s {
   /* The hot lists: per class, blocks this thread freed, handed out again
    * first, newest first, while they are still in this core's cache (see
    * heap.c).  Each block is tagged free and still counted in its page's
-   * `used`.  Invariant: a list's length plus its room is hot_max(c)
-   * (heap.c); every block on it is a block of a page of the class, of this
-   * heap or (a remote free kept for reuse) of another. */
+   * `used`.  Invariant: a list's length plus its room is at most
+   * hot_max(c) (heap.c); every block on it is a block of a page of the
+   * class, of this heap or (a remote free kept for reuse) of another. */
   lm_block_t *hot[LM_CLASSES];
-  uint64_t hot_room[LM_CLASSES];  /* blocks the list may still take */
+  int64_t hot_room[LM_CLASSES];   /* blocks the list may still take; below
+                                     0, frees went to the pages while it was
+                                     full (see hot_spill in heap.c) */
   uint8_t hot_class[LM_DIRECT];   /* (size+15)/16 -> class; all 0 in the
                                      sentinel heaps, whose lists stay empty */
   uint64_t allocs_direct[LM_DIRECT]; /* allocations through direct[], by index */
@@ -245,6 +247,7 @@ struct lm_heap_s {
   uint64_t large_allocs, large_frees, large_alloc_bytes, large_free_bytes;
   uint64_t remote_frees;
   uint32_t npages[LM_CLASSES];    /* pages of each class it holds (queued or full) */
+  int64_t hot_max[LM_CLASSES];    /* hot_max(c) (heap.c) */
   lm_page_t *spare;               /* empty pages kept for reuse (linked by next) */
   uint32_t spare_count;
   uint32_t big_next;              /* the slot of big_kept to fill next */
@@ -685,6 +688,11 @@ LM_HIDDEN void *heap_malloc_slow(lm_heap_t *heap, unsigned cls);
  * goes back to the arena unless it is the only page of its class; a sparse
  * one gives its free OS pages back (page_scavenge). */
 LM_HIDDEN LM_NOINLINE void heap_page_low(lm_heap_t *heap, lm_page_t *page);
+/* A local free of block b found its class's hot list full LM_HOT_SPILL
+ * times more than a malloc took from it: b goes to its page, and the list
+ * goes back to its pages (heap.c). */
+#define LM_HOT_SPILL 256
+LM_HIDDEN LM_NOINLINE void heap_hot_spill(lm_heap_t *heap, lm_page_t *page, lm_block_t *b);
 /* free's slow path: full pages, remote frees, large objects, bad pointers. */
 LM_HIDDEN void heap_free_slow(lm_heap_t *heap, lm_page_t *page, void *p);
 /* The calling thread's heap, made or adopted if it has none yet; NULL after
