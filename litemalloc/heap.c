@@ -25,12 +25,15 @@
  * core's cache, where the head of a page's free list may have been freed
  * long ago, and a free touches the heap's own lines, not the second line of
  * a page descriptor.  A block on a hot list stays counted in its page's
- * `used`, so its page cannot go away under it; the lists go back to their
- * pages at thread exit and at lm_trim (hot_flush).  Measured (tests/bench,
- * interleaved medians of 5), against the same code without them: larson-t1
- * CPU time 0.351 -> 0.296 s (tcmalloc 0.279), glibc-thread-t1 0.177 -> 0.144 s
- * and peak RSS 10.3 -> 6.9 MiB (its pages of large classes no longer empty
- * and refill at every turn); instructions per malloc+free pair 69 -> 70.
+ * `used`, so its page cannot go away under it; a list goes back to its
+ * pages when its class shrinks (see hot_max), and every list at thread exit
+ * and at lm_trim (hot_flush).  Measured (tests/bench, CPU time and peak
+ * RSS, interleaved medians of 7), against the same code without them:
+ * larson-t1 0.356 -> 0.320 s (tcmalloc 0.273), larson-t2 0.763 -> 0.691,
+ * glibc-thread-t1 0.182 -> 0.150 s and 10.3 -> 7.2 MiB (its pages of large
+ * classes no longer empty and refill at every turn), glibc-thread-t2 0.189
+ * -> 0.153 s and 16.2 -> 12.3 MiB; pairs 0.199 -> 0.205 s, prodcons-t2
+ * 0.154 -> 0.163 s; instructions per malloc+free pair 69.0 -> 70.0.
  *
  * Frees by other threads.  A thread that frees a block of a page it does not
  * own first keeps it on its hot list of the class (if it is 128 bytes or
@@ -235,12 +238,12 @@ static void heap_publish_all(lm_heap_t *h) {
  * on as many pages, which stayed in use after its last free and, through
  * the thread-less dirty cap (arena.c), kept 238 MiB of its 245 MiB peak
  * resident, against 5 MiB before the lists.  So a list goes back to its
- * pages, and takes no block again until the class's next malloc slow path
- * (heap_malloc_from) finds it empty, when its class is shrinking: when a
- * page of the class goes back (to the spares or the arena), and when frees
- * found the list full LM_HOT_SPILL times more than mallocs took from it
- * (hot_room counts down below 0; with few pages, the list may pin them
- * all, and none ever goes back).  frag keeps 5 MiB again; larson-t1,
+ * pages, and takes no block again until the class's next malloc from a
+ * page (the list is empty then: alloc.c opens it), when its class is
+ * shrinking: when a page of the class goes back (to the spares or the
+ * arena), and when frees found the list full LM_HOT_SPILL times more than
+ * mallocs took from it (hot_room counts down below 0: heap_hot_spill; with
+ * few pages, the list may pin them all, and none ever goes back).  frag keeps 5 MiB again; larson-t1,
  * glibc-thread and mstress the same (interleaved medians of 5);
  * glibc-simple's 4 KiB batches 23 -> 31 ns a pair, as before the lists. */
 #define HOT_BYTES ((size_t)16 * 1024)
@@ -257,7 +260,7 @@ static uint32_t hot_max(unsigned c) {
 
 static void heap_spares_release(lm_heap_t *h);
 static void hot_flush(lm_heap_t *h);
-static void hot_flush_class(lm_heap_t *h, unsigned c, uint64_t room);
+static void hot_flush_class(lm_heap_t *h, unsigned c, int64_t room);
 
 extern int pthread_setspecific(unsigned key, const void *value) __attribute__((weak));
 LM_HIDDEN extern unsigned lm_heap_key;
@@ -735,10 +738,10 @@ static inline bool outbox_idle(const struct lm_outbox_s *o, const lm_heap_t *to)
  * heaps of the threads that are gone, and heap_take_pages may take their
  * pages before their next adopter flushes); and a remote free kept for
  * reuse is another heap's block: those go home as remote frees. */
-static void hot_flush_class(lm_heap_t *h, unsigned c, uint64_t room) {
+static void hot_flush_class(lm_heap_t *h, unsigned c, int64_t room) {
   lm_block_t *b = h->hot[c];
   h->hot[c] = NULL;
-  h->hot_room[c] = (int64_t)room;
+  h->hot_room[c] = room;
   while (b) {
     lm_block_t *next = b->next;
     lm_page_t *page = page_lookup(b);
@@ -749,6 +752,7 @@ static void hot_flush_class(lm_heap_t *h, unsigned c, uint64_t room) {
   }
 }
 
+/* lm_free's tail when the list of b's class spilled (see hot_max). */
 void heap_hot_spill(lm_heap_t *h, lm_page_t *page, lm_block_t *b) {
   bool was = heap_busy(h);
   hot_flush_class(h, page->cls, 0);   /* the page keeps b counted: it stays */
@@ -760,7 +764,7 @@ void heap_hot_spill(lm_heap_t *h, lm_page_t *page, lm_block_t *b) {
 
 /* Gives every hot list back, and sends the outboxes (thread exit, trim). */
 static void hot_flush(lm_heap_t *h) {
-  for (unsigned c = 0; c < LM_CLASSES; c++) hot_flush_class(h, c, hot_max(c));
+  for (unsigned c = 0; c < LM_CLASSES; c++) hot_flush_class(h, c, h->hot_max[c]);
   outbox_flush_all(h);
 }
 
@@ -955,7 +959,7 @@ static void hot_validate(const lm_heap_t *h, unsigned c) {
     LM_CHECK(owner == (uintptr_t)h || (c >= FOREIGN_MIN_CLASS && owner != LM_OWNER_LARGE && page->kind == LM_KIND_SMALL));
     LM_CHECK(b->tag == block_tag(b));
   }
-  LM_CHECK((int64_t)n + h->hot_room[c] <= (int64_t)hot_max(c));   /* see hot_spill */
+  LM_CHECK(h->hot_max[c] == hot_max(c) && (int64_t)n + h->hot_room[c] <= h->hot_max[c]);
 }
 
 bool heap_validate(const lm_heap_t *h) {
