@@ -233,7 +233,7 @@ struct lm_heap_s {
   lm_block_t *hot[LM_CLASSES];
   int64_t hot_room[LM_CLASSES];   /* blocks the list may still take; below
                                      0, frees went to the pages while it was
-                                     full (see hot_spill in heap.c) */
+                                     full (see hot_max in heap.c) */
   uint8_t hot_class[LM_DIRECT];   /* (size+15)/16 -> class; all 0 in the
                                      sentinel heaps, whose lists stay empty */
   uint64_t allocs_direct[LM_DIRECT]; /* allocations through direct[], by index */
@@ -247,7 +247,7 @@ struct lm_heap_s {
   uint64_t large_allocs, large_frees, large_alloc_bytes, large_free_bytes;
   uint64_t remote_frees;
   uint32_t npages[LM_CLASSES];    /* pages of each class it holds (queued or full) */
-  int64_t hot_max[LM_CLASSES];    /* hot_max(c) (heap.c) */
+  int64_t hot_max[LM_CLASSES];    /* the most blocks a list holds: hot_max(c) */
   lm_page_t *spare;               /* empty pages kept for reuse (linked by next) */
   uint32_t spare_count;
   uint32_t big_next;              /* the slot of big_kept to fill next */

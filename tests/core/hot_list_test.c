@@ -12,6 +12,7 @@
 #include <pthread.h>
 
 #include "check.h"
+#include "stage.h"
 #include "litemalloc/internal.h"
 
 /* Length of h's hot list of class c. */
@@ -126,23 +127,7 @@ static void test_random_free(void) {
  * home, where A's lm_trim gives its pages back. */
 enum { R = 10, RSIZE = 512 };
 static void *g_obj[R];
-static pthread_mutex_t g_mu = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t g_cv = PTHREAD_COND_INITIALIZER;
-static int g_stage;
 static lm_heap_t *g_heap_a;
-
-static void stage_wait(int s) {
-  pthread_mutex_lock(&g_mu);
-  while (g_stage < s) pthread_cond_wait(&g_cv, &g_mu);
-  pthread_mutex_unlock(&g_mu);
-}
-
-static void stage_set(int s) {
-  pthread_mutex_lock(&g_mu);
-  g_stage = s;
-  pthread_cond_broadcast(&g_cv);
-  pthread_mutex_unlock(&g_mu);
-}
 
 static void *thread_a(void *arg) {
   (void)arg;

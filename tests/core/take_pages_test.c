@@ -15,25 +15,10 @@
 #include <pthread.h>
 
 #include "check.h"
+#include "stage.h"
 
 enum { N = 200, SIZE = 96, REMOTE = 10 };
 static void *g_obj[N];
-static pthread_mutex_t g_mu = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t g_cv = PTHREAD_COND_INITIALIZER;
-static int g_stage;
-
-static void stage_wait(int s) {
-  pthread_mutex_lock(&g_mu);
-  while (g_stage < s) pthread_cond_wait(&g_cv, &g_mu);
-  pthread_mutex_unlock(&g_mu);
-}
-
-static void stage_set(int s) {
-  pthread_mutex_lock(&g_mu);
-  g_stage = s;
-  pthread_cond_broadcast(&g_cv);
-  pthread_mutex_unlock(&g_mu);
-}
 
 static void *allocator(void *arg) {
   (void)arg;
