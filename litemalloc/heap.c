@@ -229,7 +229,7 @@ static void heap_publish_all(lm_heap_t *h) {
 /* How many blocks of class c a heap keeps on its hot list: 16 KiB worth, at
  * least 16 blocks, for blocks up to 32 KiB (as jemalloc's thread cache by
  * default); so at most 3.6 MiB per thread in all.  Measured
- * (interleaved medians of 3 to 5): 8 KiB worth made larson-t1 3% slower;
+ * (interleaved medians of 3 to 5): 8 KiB worth made larson-t1 5% slower;
  * at least 8 blocks, glibc-thread-t1 5% slower; every class up to 128 KiB,
  * realloc's peak RSS 29.7 -> 30.3 MiB for nothing else gained.
  *
@@ -243,9 +243,10 @@ static void heap_publish_all(lm_heap_t *h) {
  * shrinking: when a page of the class goes back (to the spares or the
  * arena), and when frees found the list full LM_HOT_SPILL times more than
  * mallocs took from it (hot_room counts down below 0: heap_hot_spill; with
- * few pages, the list may pin them all, and none ever goes back).  frag keeps 5 MiB again; larson-t1,
- * glibc-thread and mstress the same (interleaved medians of 5);
- * glibc-simple's 4 KiB batches 23 -> 31 ns a pair, as before the lists. */
+ * few pages, the list may pin them all, and none ever goes back).  frag
+ * keeps 5 MiB again; larson-t1, glibc-thread and mstress within 3%
+ * (interleaved medians of 5 to 9); glibc-simple's 4 KiB batches 23 -> 31 ns
+ * a pair, as before the lists. */
 #define HOT_BYTES ((size_t)16 * 1024)
 #define HOT_MIN 16
 #define HOT_BLOCK_MAX ((size_t)32 * 1024)
@@ -733,11 +734,11 @@ static inline bool outbox_idle(const struct lm_outbox_s *o, const lm_heap_t *to)
 }
 
 /* Gives the blocks on h's hot list of class c back to their pages, and
- * leaves the list room for `room` blocks; h is busy.  A page moved to
- * another heap meanwhile only in a fork child (heap_fork_child abandons the
- * heaps of the threads that are gone, and heap_take_pages may take their
- * pages before their next adopter flushes); and a remote free kept for
- * reuse is another heap's block: those go home as remote frees. */
+ * leaves the list room for `room` blocks; h is busy.  A block whose page
+ * has another owner goes home as a remote free: a remote free kept for
+ * reuse, or, in a fork child, a block of a page that heap_take_pages moved
+ * out of an abandoned heap before its next adopter flushed (heap_fork_child
+ * abandons the heaps of the threads that are gone with their lists). */
 static void hot_flush_class(lm_heap_t *h, unsigned c, int64_t room) {
   lm_block_t *b = h->hot[c];
   h->hot[c] = NULL;
