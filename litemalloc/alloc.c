@@ -110,9 +110,7 @@ void lm_free(void *p) {
   lm_stat_add(h->frees[c], 1);
   b->tag = tag;
   if (LM_LIKELY(h->hot_room[c] > 0)) {   /* onto the class's hot list */
-    h->hot_room[c]--;
-    b->next = h->hot[c];
-    h->hot[c] = b;
+    hot_push(h, c, b);
     return;
   }
   if (LM_UNLIKELY(--h->hot_room[c] < -LM_HOT_SPILL)) {

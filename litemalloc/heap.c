@@ -757,9 +757,7 @@ static void hot_flush_class(lm_heap_t *h, unsigned c, int64_t room) {
 void heap_hot_spill(lm_heap_t *h, lm_page_t *page, lm_block_t *b) {
   bool was = heap_busy(h);
   hot_flush_class(h, page->cls, 0);   /* the page keeps b counted: it stays */
-  b->next = page->free;
-  page->free = b;
-  if (--page->used == 0) heap_page_low(h, page);
+  heap_free_block(h, page, b);
   heap_unbusy(h, was);
 }
 
@@ -1116,9 +1114,7 @@ void heap_free_slow(lm_heap_t *h, lm_page_t *page, void *p) {
   struct lm_outbox_s *o = outbox_of(h, owner_heap);
   if (c >= FOREIGN_MIN_CLASS && c < LM_DIRECT_CLASSES && h->hot_room[c] > 0 &&
       !queue_empty(h, c) && !outbox_idle(o, owner_heap)) {
-    h->hot_room[c]--;
-    b->next = h->hot[c];
-    h->hot[c] = b;
+    hot_push(h, c, b);
     heap_unbusy(h, was);
   } else {
     outbox_put(o, owner_heap, b, page->block_size);

@@ -431,6 +431,14 @@ static inline void debug_on_alloc(const lm_page_t *page, void *p) {
 /* Hands out b, the head of page's free list: every path that allocates a
  * small block goes through here (the tag is cleared for the double-free
  * check; see lm_block_t). */
+/* Pushes block b (tagged free) on heap h's hot list of class c, which has
+ * room for it. */
+static inline void hot_push(lm_heap_t *h, unsigned c, lm_block_t *b) {
+  h->hot_room[c]--;
+  b->next = h->hot[c];
+  h->hot[c] = b;
+}
+
 static inline void *page_take(lm_page_t *page, lm_block_t *b) {
   debug_on_alloc(page, b);
   page->free = b->next;
