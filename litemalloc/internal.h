@@ -605,8 +605,10 @@ LM_HIDDEN bool arena_validate(void);
 
 /* ---- page.c --------------------------------------------------------------- */
 
-/* page_extend threads this many bytes of blocks at a time (at least one block). */
-#define LM_EXTEND_BYTES 8192
+/* page_extend threads the blocks that start before the next OS page
+ * boundary, so about this many bytes of blocks at a time (at least one
+ * block); heap.c's next-page rule counts with it. */
+#define LM_EXTEND_BYTES LM_OS_PAGE
 static inline uint32_t page_extend_blocks(const lm_page_t *page) {
   uint32_t n = (uint32_t)(LM_EXTEND_BYTES / page->block_size);
   return n ? n : 1;
