@@ -25,7 +25,9 @@
  * than purge_delay_ms, checked by the background purger (purger.c) or, where
  * it cannot run, whenever the lock is taken; or (b) the dirty total exceeds
  * the budget of dirty_budget(); (b) never purges the span just freed, so
- * allocating and freeing one object in a loop does not thrash.  Without the
+ * allocating and freeing one object in a loop does not thrash; or (c) a
+ * request fits none of them and they hold at least as much (cache_yield).
+ * Without the
  * purger the budget also follows the memory in use, so freeing everything
  * leaves at most about dirty_min resident even if no call follows; except
  * for ten purge delays after that cap was seen to cost faults (cap_check),
@@ -396,6 +398,25 @@ static void cap_purged(uint64_t now) {
   if (arena.capped) arena.cap_purge_time = now;
 }
 
+/* A request for n slices that no cached span fits is about to fault in fresh
+ * memory: if the cache holds at least n dirty slices, all in spans too
+ * small or too scattered for the request, give that much of it back, oldest
+ * first, so that a program whose sizes move on does not keep its old sizes'
+ * memory resident besides the new.  A cache smaller than the request (a
+ * program whose objects grow, as `large`'s first round does) stays: the
+ * smaller sizes come back.  Measured (tests/bench, peak RSS, medians of 7):
+ * realloc 30.7 -> 28.8 MiB with as many page faults (15.43K -> 15.44K);
+ * large's faults unchanged (41.5K), where giving back on every such
+ * request cost 3.5K more (+5% CPU time).  Lock held. */
+static void cache_yield(size_t n, uint64_t now) {
+  if (arena.dirty_bytes < n * LM_SLICE_SIZE) return;
+  for (size_t gone = 0; gone < n && arena.dirty_head;) {
+    size_t d = arena.dirty_head->dirty_slices;
+    if (!span_purge(arena.dirty_head, now)) break;
+    gone += d;
+  }
+}
+
 /* Fresh memory is about to be faulted in: if the cap gave back memory
  * within the purge delay, the program reuses what it frees, and the cap
  * only made it fault: lift it for a while (like glibc's adaptive mmap
@@ -687,6 +708,7 @@ lm_page_t *arena_alloc_span(size_t n, uint8_t kind, bool *zeroed) {
   if (!b) {
     k = 0;
     if (arena.cap_purge_time) cap_check(now ? now : os_clock_ms());
+    if (arena.dirty_head) cache_yield(n, now ? now : os_clock_ms());
     b = bin_find(0, n, first_fit);
     if (!b) {
       if (!segment_new()) { arena_unlock(); return NULL; }
