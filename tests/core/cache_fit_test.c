@@ -3,14 +3,16 @@
  * A freed large object's span stays resident for a while, for reuse (the
  * dirty cache, arena.c).  When a request fits none of the cached spans and
  * the cache holds at least as much as the request, the oldest cached spans
- * go back to the OS, as much as the request, before it faults in fresh
- * memory; a cache smaller than the request stays whole.
+ * of a quarter of its size or less go back to the OS, as much as the
+ * request, before it faults in fresh memory; spans of about its size stay,
+ * and a cache smaller than the request stays whole.
  *
  * 24 pairs of large objects A_i, B_i (256 KiB each, written) are made one
  * after the other, then every A_i is freed: 6 MiB of cached spans, each
  * between two live B's, so that no two merge.  An 8 MiB request (more than
- * the cache) must leave every A_i resident; a 2 MiB one must give back the
- * first eight A_i freed (2 MiB) and leave the others resident.
+ * the cache) and a 768 KiB one (three times a cached span) must leave every
+ * A_i resident; a 2 MiB one must give back the first eight A_i freed
+ * (2 MiB) and leave the others resident.
  *
  * One thread, so no purger thread, and the purge delay (500 ms) is far
  * longer than the test; the budget keeps at least 8 MiB cached.
@@ -61,7 +63,16 @@ int main(void) {
          PAIRS, s1.cached_bytes / KiB, s0.cached_bytes / KiB);
   CHECK(kept1 == PAIRS);
 
-  /* Less than the cache holds, and no cached span fits: the oldest 2 MiB go. */
+  /* Less than the cache holds, but the cached spans are a third of it: they stay. */
+  char *e = lm_malloc(768 * KiB);
+  CHECK(e);
+  memset(e, 5, 768 * KiB);
+  int kept_e = count_resident(a, 0, PAIRS);
+  printf("after 768 KiB: %d of %d cached spans resident\n", kept_e, PAIRS);
+  CHECK(kept_e == PAIRS);
+
+  /* Less than the cache holds, and the cached spans are an eighth of it: the
+   * oldest 2 MiB of them go. */
   char *d = lm_malloc(2 * MiB);
   CHECK(d);
   memset(d, 4, 2 * MiB);
@@ -76,6 +87,7 @@ int main(void) {
 
   lm_free(c);
   lm_free(d);
+  lm_free(e);
   for (int i = 0; i < PAIRS; i++) lm_free(b[i]);
   printf("ok\n");
   return 0;
