@@ -27,9 +27,8 @@
  * the budget of dirty_budget(); (b) never purges the span just freed, so
  * allocating and freeing one object in a loop does not thrash; or (c) a
  * request fits none of them: those of a quarter of its size or less, as
- * much as it asks for, if they hold that much in all (cache_yield).
- * Without the
- * purger the budget also follows the memory in use, so freeing everything
+ * much as it asks for, if they hold that much in all (cache_yield).  Without
+ * the purger the budget also follows the memory in use, so freeing everything
  * leaves at most about dirty_min resident even if no call follows; except
  * for ten purge delays after that cap was seen to cost faults (cap_check),
  * when a program that stops calling keeps up to the budget on its recent
