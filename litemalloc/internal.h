@@ -428,9 +428,6 @@ static inline void debug_on_alloc(const lm_page_t *page, void *p) {
   if (LM_DEBUG >= 2) debug_check_freed(p, page->block_size);
 }
 
-/* Hands out b, the head of page's free list: every path that allocates a
- * small block goes through here (the tag is cleared for the double-free
- * check; see lm_block_t). */
 /* Pushes block b (tagged free) on heap h's hot list of class c, which has
  * room for it. */
 static inline void hot_push(lm_heap_t *h, unsigned c, lm_block_t *b) {
@@ -439,6 +436,10 @@ static inline void hot_push(lm_heap_t *h, unsigned c, lm_block_t *b) {
   h->hot[c] = b;
 }
 
+/* Hands out b, the head of page's free list: every path that allocates a
+ * small block from a page goes through here, as every one that allocates
+ * from a hot list goes through hot_take (alloc.c); the tag is cleared for
+ * the double-free check (see lm_block_t). */
 static inline void *page_take(lm_page_t *page, lm_block_t *b) {
   debug_on_alloc(page, b);
   page->free = b->next;
