@@ -48,7 +48,11 @@
  * below); the owner takes the whole stack with one exchange at its next slow
  * path and frees the blocks locally, prefetching along the batches' ahead
  * hints (heap_collect_remote).  There is no ABA problem: the stack is
- * only ever pushed to and emptied whole.
+ * only ever pushed to and emptied whole.  A thread that stops taking its
+ * blocks back (larson's main thread, waiting in join while the workers free
+ * what it allocated) would keep them, and their pages, for good: so a heap
+ * about to take a fresh page first drains the stack of such an idle heap
+ * and takes over the full pages those blocks belong to (heap_drain).
  *
  * Thread exit.  A pthread key destructor (looked up weakly, so the core needs
  * no pthreads) collects the heap's remote frees, returns its spare pages and
@@ -340,7 +344,9 @@ static void heap_release(lm_heap_t *h) {
   abandoned_set(h);
   __atomic_store_n(&heaps_active, heaps_active - 1, __ATOMIC_RELAXED);
   arena_unlock();
-  if (atomic_load_explicit(&h->remote, memory_order_seq_cst)) purger_kick_reclaim();
+  if (atomic_load_explicit(&h->remote, memory_order_seq_cst) ||
+      atomic_load_explicit(&h->parked, memory_order_seq_cst))
+    purger_kick_reclaim();
 }
 
 lm_heap_t *heap_get(void) {
@@ -612,15 +618,30 @@ static void heap_spares_release(lm_heap_t *h) {
   h->spare_count = 0;
 }
 
-/* Frees block b of page (owned by h) on h's behalf; the block's checks are done. */
+static lm_block_t *remote_push(lm_heap_t *owner, lm_block_t *head, lm_block_t *tail);
+static void remote_kick(lm_heap_t *owner, bool poll);
+
+/* Frees block b of page (owned by h when the caller looked) on h's behalf;
+ * the block's checks are done.  A full page is out of h's queue, and
+ * another heap may take it meanwhile (heap_drain): h takes it back into its
+ * queue with a CAS on the owner word, or, if it was taken, sends b to the
+ * new owner. */
 static void heap_free_block(lm_heap_t *h, lm_page_t *page, lm_block_t *b) {
-  b->next = page->free;
   b->tag = block_tag(b);
-  page->free = b;
-  if (__atomic_load_n(&page->owner, __ATOMIC_RELAXED) & LM_OWNER_FULL) {
-    __atomic_store_n(&page->owner, (uintptr_t)h, __ATOMIC_RELAXED);
+  uintptr_t w = __atomic_load_n(&page->owner, __ATOMIC_ACQUIRE);
+  if ((w & LM_OWNER_FULL) || (w & ~LM_OWNER_FLAGS) != (uintptr_t)h) {
+    if ((w & ~LM_OWNER_FLAGS) != (uintptr_t)h ||
+        !__atomic_compare_exchange_n(&page->owner, &w, (uintptr_t)h | (w & LM_OWNER_SPARSE), false,
+                                     __ATOMIC_ACQUIRE, __ATOMIC_ACQUIRE)) {
+      lm_heap_t *to = (lm_heap_t *)(w & ~LM_OWNER_FLAGS);
+      remote_push(to, b, b);
+      remote_kick(to, false);
+      return;
+    }
     queue_push_back(h, page->cls, page);
   }
+  b->next = page->free;
+  page->free = b;
   if (--page->used == 0) heap_page_low(h, page);   /* at the low mark */
 }
 
@@ -633,9 +654,25 @@ static lm_block_t *remote_push(lm_heap_t *owner, lm_block_t *head, lm_block_t *t
     tail->next = top;
   } while (!atomic_compare_exchange_weak_explicit(&owner->remote, &top, head,
                                                   memory_order_seq_cst, memory_order_relaxed));
+  if (!top) atomic_store_explicit(&owner->remote_since, os_clock_ms(), memory_order_relaxed);
   return top;   /* what the stack held before */
 }
 
+#ifndef OUTBOX_IDLE_MS   /* tests/core stress_test_drain sets 0 */
+#define OUTBOX_IDLE_MS 50
+#endif
+/* Whether h's thread has stopped taking its blocks back: some have waited
+ * on its remote stack for OUTBOX_IDLE_MS (larson's main thread, which
+ * allocated the first objects and waits in join while the workers free
+ * them).  A thread that is only off the CPU, with more threads than cores,
+ * takes its blocks back sooner than that (mostly: tests/bench larson-t16
+ * at 10 ms drained 850 times, mostly heaps of running threads, and took
+ * 20% to 40% more CPU time). */
+static bool heap_idle(const lm_heap_t *h, uint64_t now) {
+  uint64_t since = atomic_load_explicit(&h->remote_since, memory_order_relaxed);
+  return atomic_load_explicit(&h->remote, memory_order_relaxed) && now >= since &&
+         now - since >= OUTBOX_IDLE_MS;
+}
 /* Blocks pushed into a heap without a thread wait for its trim: ask for one,
  * once per cycle (seq_cst: see heap_release); poll runs it without the
  * purger thread (never from inside a trim). */
@@ -664,7 +701,6 @@ static void remote_kick(lm_heap_t *owner, bool poll) {
  * exited predecessors allocated); its trim is asked for at the flush. */
 #define OUTBOX_BLOCKS 64
 #define OUTBOX_BYTES ((uint32_t)32 * 1024)
-#define OUTBOX_IDLE_MS 50
 
 static struct lm_outbox_s *outbox_of(lm_heap_t *h, const lm_heap_t *to) {
   uint64_t k = (uintptr_t)to * 0x9e3779b97f4a7c15ull;
@@ -674,16 +710,7 @@ _Static_assert(LM_OUTBOXES == 4, "outbox_of hashes to 2 bits");
 
 static LM_NOINLINE void outbox_flush(struct lm_outbox_s *o) {
   if (!o->head) return;
-  lm_block_t *below = remote_push(o->to, o->head, o->tail);
-  if (!below || below != o->last) {
-    o->untaken_since = 0;
-    o->idle = false;
-  } else {
-    uint64_t now = os_clock_ms();
-    if (!o->untaken_since) o->untaken_since = now | 1;
-    else o->idle = now >= o->untaken_since && now - o->untaken_since >= OUTBOX_IDLE_MS;
-  }
-  o->last = o->head;
+  o->idle = remote_push(o->to, o->head, o->tail) && heap_idle(o->to, os_clock_ms());
   o->head = o->tail = NULL;
   o->count = o->bytes = 0;
   remote_kick(o->to, false);   /* its poll waits until the heap is not busy */
@@ -701,8 +728,6 @@ static inline void outbox_put(struct lm_outbox_s *o, lm_heap_t *to, lm_block_t *
   if (LM_UNLIKELY(o->to != to)) {
     outbox_flush(o);
     o->to = to;
-    o->last = NULL;
-    o->untaken_since = 0;
     o->idle = false;
   }
   lm_block_t *head = o->head;
@@ -723,14 +748,83 @@ static inline void outbox_add(lm_heap_t *h, lm_heap_t *to, lm_block_t *b, size_t
   outbox_put(outbox_of(h, to), to, b, bs);
 }
 
-/* Whether `to` had left what h sent it untaken for OUTBOX_IDLE_MS at h's
- * last flush to it: its thread has stopped allocating (larson's main thread
- * waiting in join).  Its blocks then go home rather than onto h's hot
- * lists, where they would stay its blocks and come back as remote frees
- * again and again.  (A thread that is only off the CPU, with more threads
- * than cores, takes its blocks back sooner than that.) */
+/* Whether `to` was idle (heap_idle) at h's last flush to it.  Its blocks
+ * then go home rather than onto h's hot lists, where they would stay its
+ * blocks and come back as remote frees again and again (its full pages
+ * change hands there instead: heap_drain). */
 static inline bool outbox_idle(const struct lm_outbox_s *o, const lm_heap_t *to) {
   return o->to == to && o->idle;
+}
+
+/* Takes the remote stack of `to`, a heap whose thread has stopped taking
+ * its blocks back (outbox_idle: larson's main thread, which allocated the
+ * first objects and waits in join while the workers free them), and with
+ * it the full pages those blocks belong to: a full page is in no queue, so
+ * h takes it over with one CAS on its owner word (heap_free_block's CAS
+ * settles a race with `to` taking it back), then frees the blocks into it,
+ * and the page serves h's mallocs, or goes back to the arena once empty.
+ * Blocks of pages still in `to`'s queues are parked for it (its collect
+ * takes them; the next drain takes only what came since); blocks of pages
+ * that moved go to their owner.  h is busy; `to` keeps counting the
+ * pages taken in its npages (used only to size its next pages). */
+static LM_NOINLINE void heap_drain(lm_heap_t *h, lm_heap_t *to) {
+  lm_block_t *b = atomic_exchange_explicit(&to->remote, NULL, memory_order_acquire);
+  lm_block_t *back = NULL, *back_tail = NULL;
+  while (b) {
+    lm_block_t *next = b->next;
+    lm_page_t *page = page_lookup(b);
+    LM_ASSERT(page);
+    if (LM_DEBUG < 2 && page->block_size >= sizeof(lm_batch_block_t))
+      __builtin_prefetch(((lm_batch_block_t *)b)->ahead, 1);
+    uintptr_t w = (uintptr_t)to | LM_OWNER_FULL;
+    if (__atomic_compare_exchange_n(&page->owner, &w, (uintptr_t)h | LM_OWNER_FULL, false,
+                                    __ATOMIC_ACQUIRE, __ATOMIC_ACQUIRE)) {
+      LM_INTERNAL_ASSERT(!page->free && page->reserved == page->capacity &&
+                         page_used(page) == page->reserved);
+      h->npages[page->cls]++;
+      page->idle_ms = 0;
+      w = (uintptr_t)h;
+    }
+    lm_heap_t *owner = (lm_heap_t *)(w & ~LM_OWNER_FLAGS);
+    if (owner == h) {
+      heap_free_block(h, page, b);
+    } else if (owner == to) {
+      b->next = back;
+      back = b;
+      if (!back_tail) back_tail = b;
+    } else {
+      remote_push(owner, b, b);
+      remote_kick(owner, false);
+    }
+    b = next;
+  }
+  if (back) {   /* parked, so that the next drain does not walk them again */
+    lm_block_t *top = atomic_load_explicit(&to->parked, memory_order_relaxed);
+    do {
+      back_tail->next = top;
+    } while (!atomic_compare_exchange_weak_explicit(&to->parked, &top, back, memory_order_seq_cst,
+                                                    memory_order_relaxed));
+    remote_kick(to, false);   /* it may have exited since */
+  }
+}
+
+/* Before h takes a fresh page: drains the idle heaps (heap_idle) among the
+ * next DRAIN_LOOK of heaps_all, a few at each call so that a process with
+ * many threads does not walk them all each time.  Whether any was. */
+#define DRAIN_LOOK 4
+static bool heap_drain_idle(lm_heap_t *h) {
+  uint64_t now = os_clock_ms();
+  bool any = false;
+  lm_heap_t *o = h->drain_next;
+  for (unsigned n = 0; n < DRAIN_LOOK; n++, o = o->next_all) {
+    if (!o || o == &lm_heap_exited) o = heap_all();
+    if (o != h && heap_idle(o, now) && __atomic_load_n(&o->active, __ATOMIC_RELAXED)) {
+      heap_drain(h, o);
+      any = true;
+    }
+  }
+  h->drain_next = o;
+  return any;
 }
 
 /* Gives the blocks on h's hot list of class c back to their pages, and
@@ -773,8 +867,7 @@ static void hot_flush(lm_heap_t *h) {
  * 28% of the run's samples, 95% of them on that load).  So the walk
  * prefetches each batch block's ahead hint (lm_batch_block_t), 8 blocks
  * further down, and about 8 misses are in flight at once. */
-void heap_collect_remote(lm_heap_t *h) {
-  lm_block_t *b = atomic_exchange_explicit(&h->remote, NULL, memory_order_acquire);
+static void collect_chain(lm_heap_t *h, lm_block_t *b) {
   while (b) {
     lm_block_t *next = b->next;
     lm_page_t *page = page_lookup(b);
@@ -784,12 +877,18 @@ void heap_collect_remote(lm_heap_t *h) {
     lm_heap_t *owner = (lm_heap_t *)(__atomic_load_n(&page->owner, __ATOMIC_ACQUIRE) & ~LM_OWNER_FLAGS);
     if (LM_LIKELY(owner == h)) {
       heap_free_block(h, page, b);
-    } else {   /* its page moved to another heap after the push (heap_take_pages) */
+    } else {   /* its page moved to another heap after the push (heap_take_pages, heap_drain) */
       remote_push(owner, b, b);
       remote_kick(owner, false);
     }
     b = next;
   }
+}
+
+void heap_collect_remote(lm_heap_t *h) {
+  collect_chain(h, atomic_exchange_explicit(&h->remote, NULL, memory_order_acquire));
+  if (atomic_load_explicit(&h->parked, memory_order_relaxed))
+    collect_chain(h, atomic_exchange_explicit(&h->parked, NULL, memory_order_acquire));
 }
 
 void heap_trim(lm_heap_t *h) {
@@ -895,7 +994,9 @@ static bool heap_take_pages(lm_heap_t *h, unsigned c) {
   arena_unlock();
   if (waiters) acquire_wake();
   /* a remote free that saw it held did not ask for a trim (as heap_release) */
-  if (atomic_load_explicit(&a->remote, memory_order_seq_cst)) purger_kick_reclaim();
+  if (atomic_load_explicit(&a->remote, memory_order_seq_cst) ||
+      atomic_load_explicit(&a->parked, memory_order_seq_cst))
+    purger_kick_reclaim();
   return true;
 }
 
@@ -955,7 +1056,9 @@ static void hot_validate(const lm_heap_t *h, unsigned c) {
     const lm_page_t *page = page_lookup(b);
     LM_CHECK(n < hot_max(c) && page && page->cls == c && page_is_block(page, b));
     uintptr_t owner = __atomic_load_n(&page->owner, __ATOMIC_SEQ_CST) & ~LM_OWNER_FLAGS;
-    LM_CHECK(owner == (uintptr_t)h || (c >= FOREIGN_MIN_CLASS && owner != LM_OWNER_LARGE && page->kind == LM_KIND_SMALL));
+    /* another heap's: a remote free kept for reuse, or any block of a full
+     * page another heap took (heap_drain) */
+    LM_CHECK(owner == (uintptr_t)h || (owner != LM_OWNER_LARGE && page->kind == LM_KIND_SMALL));
     LM_CHECK(b->tag == block_tag(b));
   }
   LM_CHECK(h->hot_max[c] == hot_max(c) && (int64_t)n + h->hot_room[c] <= h->hot_max[c]);
@@ -1000,7 +1103,9 @@ static void *heap_malloc_sentinel(lm_heap_t *h, unsigned c) {
 /* The slow path proper, for a heap the calling thread holds. */
 static inline __attribute__((always_inline)) void *heap_malloc_from(lm_heap_t *h, unsigned c) {
   if (h->hot[c] == NULL) h->hot_room[c] = h->hot_max[c];   /* it takes blocks again */
-  if (atomic_load_explicit(&h->remote, memory_order_relaxed)) heap_collect_remote(h);
+  if (atomic_load_explicit(&h->remote, memory_order_relaxed) ||
+      atomic_load_explicit(&h->parked, memory_order_relaxed))
+    heap_collect_remote(h);
   bool took = false;
 again:;
   lm_page_t *page = h->pages[c];
@@ -1019,12 +1124,13 @@ again:;
     }
     if (page_extend(page) || page_unpurge(page, h)) break;
     queue_remove(h, c, page);
-    __atomic_store_n(&page->owner, (uintptr_t)h | LM_OWNER_FULL, __ATOMIC_RELAXED);
+    /* release: a heap that takes it (heap_drain) sees it whole */
+    __atomic_store_n(&page->owner, (uintptr_t)h | LM_OWNER_FULL, __ATOMIC_RELEASE);
     page = h->pages[c];
   }
   if (page == &lm_page_empty && !took) {
     took = true;
-    if (heap_take_pages(h, c)) goto again;
+    if (heap_take_pages(h, c) || heap_drain_idle(h)) goto again;
   }
   if (page == &lm_page_empty) {
     page = heap_page_new(h, c);

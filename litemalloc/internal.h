@@ -246,7 +246,8 @@ struct lm_heap_s {
   int64_t unpublished;            /* bytes taken but not yet added to it */
   uint64_t large_allocs, large_frees, large_alloc_bytes, large_free_bytes;
   uint64_t remote_frees;
-  uint32_t npages[LM_CLASSES];    /* pages of each class it holds (queued or full) */
+  uint32_t npages[LM_CLASSES];    /* pages of each class it holds (queued or full;
+                                     full ones another heap took stay counted) */
   int64_t hot_max[LM_CLASSES];    /* the most blocks a list holds: hot_max(c) */
   lm_page_t *spare;               /* empty pages kept for reuse (linked by next) */
   uint32_t spare_count;
@@ -269,19 +270,22 @@ struct lm_heap_s {
     lm_block_t *recent[LM_OUTBOX_AHEAD];  /* the last blocks added: ahead hints */
     uint32_t count;
     uint32_t bytes;
-    lm_block_t *last;        /* head of the batch sent to `to` last */
-    uint64_t untaken_since;  /* ms; 0 unless the last flush found the batch before still there */
-    bool idle;               /* untaken for OUTBOX_IDLE_MS at the last flush (heap.c) */
+    bool idle;               /* `to` was idle at the last flush (heap_idle) */
   } outbox[LM_OUTBOXES];
   lm_heap_t *next_all;            /* every heap ever made */
   lm_heap_t *next_abandoned;      /* abandoned heaps waiting to be adopted */
+  lm_heap_t *drain_next;          /* where heap_drain_idle looks next in heaps_all */
   uint64_t abandoned_ms;          /* when its thread gave it up (os_clock_ms) */
   bool active;                    /* a thread owns it */
   bool kicked;                    /* abandoned: the purger was told to reclaim it */
   bool busy;                      /* its thread is changing its queues or spares
                                      (a fork child leaves it alone) */
   _Alignas(64) _Atomic(lm_block_t *) remote;  /* blocks freed by other threads */
-  char pad[56];
+  _Atomic uint64_t remote_since;  /* ms: when `remote` last became non-empty
+                                     (written by the pusher that found it empty) */
+  _Atomic(lm_block_t *) parked;   /* blocks of its queued pages that another
+                                     heap's drain of `remote` left (heap.c) */
+  char pad[40];
 };
 
 /* ---- the global lock (arena.c) ----------------------------------------- */
