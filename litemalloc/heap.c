@@ -810,10 +810,13 @@ static LM_NOINLINE void heap_drain(lm_heap_t *h, lm_heap_t *to) {
 
 /* Before h takes a fresh page: drains the idle heaps (heap_idle) among the
  * next DRAIN_LOOK of heaps_all, a few at each call so that a process with
- * many threads does not walk them all each time.  Whether any was. */
+ * many threads does not walk them all each time, and once a millisecond at
+ * most (each look reads other heaps' `remote` lines).  Whether any was. */
 #define DRAIN_LOOK 4
 static bool heap_drain_idle(lm_heap_t *h) {
   uint64_t now = os_clock_ms();
+  if (now == h->drain_ms) return false;
+  h->drain_ms = now;
   bool any = false;
   lm_heap_t *o = h->drain_next;
   for (unsigned n = 0; n < DRAIN_LOOK; n++, o = o->next_all) {

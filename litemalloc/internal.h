@@ -275,6 +275,7 @@ struct lm_heap_s {
   lm_heap_t *next_all;            /* every heap ever made */
   lm_heap_t *next_abandoned;      /* abandoned heaps waiting to be adopted */
   lm_heap_t *drain_next;          /* where heap_drain_idle looks next in heaps_all */
+  uint64_t drain_ms;              /* when it last looked (ms) */
   uint64_t abandoned_ms;          /* when its thread gave it up (os_clock_ms) */
   bool active;                    /* a thread owns it */
   bool kicked;                    /* abandoned: the purger was told to reclaim it */
