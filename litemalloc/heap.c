@@ -634,6 +634,7 @@ static void heap_free_block(lm_heap_t *h, lm_page_t *page, lm_block_t *b) {
         !__atomic_compare_exchange_n(&page->owner, &w, (uintptr_t)h | (w & LM_OWNER_SPARSE), false,
                                      __ATOMIC_ACQUIRE, __ATOMIC_ACQUIRE)) {
       lm_heap_t *to = (lm_heap_t *)(w & ~LM_OWNER_FLAGS);
+      LM_INTERNAL_ASSERT(to != NULL);   /* a heap: b keeps its page in use */
       remote_push(to, b, b);
       remote_kick(to, false);
       return;
