@@ -670,9 +670,10 @@ static lm_block_t *remote_push(lm_heap_t *owner, lm_block_t *head, lm_block_t *t
  * at 10 ms drained 850 times, mostly heaps of running threads, and took
  * 20% to 40% more CPU time). */
 static bool heap_idle(const lm_heap_t *h, uint64_t now) {
+  static const uint64_t idle_ms = OUTBOX_IDLE_MS;   /* a variable: 0 warns as a constant */
   uint64_t since = atomic_load_explicit(&h->remote_since, memory_order_relaxed);
   return atomic_load_explicit(&h->remote, memory_order_relaxed) && now >= since &&
-         now - since >= OUTBOX_IDLE_MS;
+         now - since >= idle_ms;
 }
 /* Blocks pushed into a heap without a thread wait for its trim: ask for one,
  * once per cycle (seq_cst: see heap_release); poll runs it without the
