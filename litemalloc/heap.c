@@ -618,8 +618,7 @@ static void heap_spares_release(lm_heap_t *h) {
   h->spare_count = 0;
 }
 
-static lm_block_t *remote_push(lm_heap_t *owner, lm_block_t *head, lm_block_t *tail);
-static void remote_kick(lm_heap_t *owner, bool poll);
+static void remote_forward(lm_heap_t *owner, lm_block_t *b);
 
 /* Frees block b of page (owned by h when the caller looked) on h's behalf;
  * the block's checks are done.  A full page is out of h's queue, and
@@ -635,8 +634,7 @@ static void heap_free_block(lm_heap_t *h, lm_page_t *page, lm_block_t *b) {
                                      __ATOMIC_ACQUIRE, __ATOMIC_ACQUIRE)) {
       lm_heap_t *to = (lm_heap_t *)(w & ~LM_OWNER_FLAGS);
       LM_INTERNAL_ASSERT(to != NULL);   /* a heap: b keeps its page in use */
-      remote_push(to, b, b);
-      remote_kick(to, false);
+      remote_forward(to, b);
       return;
     }
     queue_push_back(h, page->cls, page);
@@ -685,6 +683,22 @@ static void remote_kick(lm_heap_t *owner, bool poll) {
   __atomic_store_n(&owner->kicked, true, __ATOMIC_RELAXED);
   purger_kick_reclaim();
   if (poll) purger_poll();
+}
+
+/* Sends block b (tagged free) on to `owner`, the heap its page moved to. */
+static void remote_forward(lm_heap_t *owner, lm_block_t *b) {
+  remote_push(owner, b, b);
+  remote_kick(owner, false);
+}
+
+/* The page of block b, the next in a chain of remote frees, prefetching
+ * the block its batch hints at (see heap_collect_remote). */
+static lm_page_t *chain_page(lm_block_t *b) {
+  lm_page_t *page = page_lookup(b);
+  LM_ASSERT(page);
+  if (LM_DEBUG < 2 && page->block_size >= sizeof(lm_batch_block_t))
+    __builtin_prefetch(((lm_batch_block_t *)b)->ahead, 1);
+  return page;
 }
 
 /* ---- outboxes: remote frees batched per owner heap ------------------------ */
@@ -774,10 +788,7 @@ static LM_NOINLINE void heap_drain(lm_heap_t *h, lm_heap_t *to) {
   lm_block_t *back = NULL, *back_tail = NULL;
   while (b) {
     lm_block_t *next = b->next;
-    lm_page_t *page = page_lookup(b);
-    LM_ASSERT(page);
-    if (LM_DEBUG < 2 && page->block_size >= sizeof(lm_batch_block_t))
-      __builtin_prefetch(((lm_batch_block_t *)b)->ahead, 1);
+    lm_page_t *page = chain_page(b);
     uintptr_t w = (uintptr_t)to | LM_OWNER_FULL;
     if (__atomic_compare_exchange_n(&page->owner, &w, (uintptr_t)h | LM_OWNER_FULL, false,
                                     __ATOMIC_ACQUIRE, __ATOMIC_ACQUIRE)) {
@@ -795,8 +806,7 @@ static LM_NOINLINE void heap_drain(lm_heap_t *h, lm_heap_t *to) {
       back = b;
       if (!back_tail) back_tail = b;
     } else {
-      remote_push(owner, b, b);
-      remote_kick(owner, false);
+      remote_forward(owner, b);
     }
     b = next;
   }
@@ -875,17 +885,10 @@ static void hot_flush(lm_heap_t *h) {
 static void collect_chain(lm_heap_t *h, lm_block_t *b) {
   while (b) {
     lm_block_t *next = b->next;
-    lm_page_t *page = page_lookup(b);
-    LM_ASSERT(page);
-    if (LM_DEBUG < 2 && page->block_size >= sizeof(lm_batch_block_t))
-      __builtin_prefetch(((lm_batch_block_t *)b)->ahead, 1);
+    lm_page_t *page = chain_page(b);
     lm_heap_t *owner = (lm_heap_t *)(__atomic_load_n(&page->owner, __ATOMIC_ACQUIRE) & ~LM_OWNER_FLAGS);
-    if (LM_LIKELY(owner == h)) {
-      heap_free_block(h, page, b);
-    } else {   /* its page moved to another heap after the push (heap_take_pages, heap_drain) */
-      remote_push(owner, b, b);
-      remote_kick(owner, false);
-    }
+    if (LM_LIKELY(owner == h)) heap_free_block(h, page, b);
+    else remote_forward(owner, b);   /* its page moved after the push (heap_take_pages, heap_drain) */
     b = next;
   }
 }
