@@ -789,13 +789,16 @@ static LM_NOINLINE void heap_drain(lm_heap_t *h, lm_heap_t *to) {
   while (b) {
     lm_block_t *next = b->next;
     lm_page_t *page = chain_page(b);
+    /* Taken not full, straight into h's queue: a page taken as full could
+     * be taken again, by a drain of h, before h had freed b into it. */
     uintptr_t w = (uintptr_t)to | LM_OWNER_FULL;
-    if (__atomic_compare_exchange_n(&page->owner, &w, (uintptr_t)h | LM_OWNER_FULL, false,
-                                    __ATOMIC_ACQUIRE, __ATOMIC_ACQUIRE)) {
+    if (__atomic_compare_exchange_n(&page->owner, &w, (uintptr_t)h, false, __ATOMIC_ACQUIRE,
+                                    __ATOMIC_ACQUIRE)) {
       LM_INTERNAL_ASSERT(!page->free && page->reserved == page->capacity &&
                          page_used(page) == page->reserved);
       h->npages[page->cls]++;
       page->idle_ms = 0;
+      queue_push_back(h, page->cls, page);
       w = (uintptr_t)h;
     }
     lm_heap_t *owner = (lm_heap_t *)(w & ~LM_OWNER_FLAGS);
