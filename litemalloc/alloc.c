@@ -53,7 +53,36 @@ static LM_NOINLINE void *malloc_big(lm_heap_t *h, size_t size) {
   return large_alloc(h, size, 0, false);
 }
 
-void *lm_malloc(size_t size) {
+/* C++'s operator new (its contract: [new.delete.single]): when memory runs
+ * out, call the program's new_handler and try again; with no handler, throw
+ * std::bad_alloc.  Both come from the C++ runtime (libstdc++), referred to
+ * weakly, as this library must load and link without it.  Where they did
+ * not bind, the failure aborts naming the size: the runtime came later
+ * (dlopen), or a static link did not take their members of libstdc++.a (a
+ * weak reference takes none; set_new_handler brings get_new_handler, and
+ * any use of the standard containers the thrower).  Our frames have unwind
+ * tables (the compiler's default on x86_64 and aarch64), so the exception
+ * passes through them. */
+typedef void (*new_handler_t)(void);
+extern new_handler_t _ZSt15get_new_handlerv(void) __attribute__((weak));   /* std::get_new_handler */
+extern void _ZSt17__throw_bad_allocv(void) __attribute__((weak, noreturn)); /* std::__throw_bad_alloc */
+
+static LM_NOINLINE void *new_retry(size_t size) {
+  for (;;) {
+    void *p = lm_malloc(size);
+    if (p) return p;
+    new_handler_t handler = _ZSt15get_new_handlerv ? _ZSt15get_new_handlerv() : NULL;
+    if (!handler) {
+      if (_ZSt17__throw_bad_allocv) _ZSt17__throw_bad_allocv();
+      error_out_of_memory(size);
+    }
+    handler();
+  }
+}
+
+/* lm_malloc's body, and lm_new's (cxx): lm_new's slow paths go to
+ * new_retry, which starts again with lm_malloc. */
+static inline __attribute__((always_inline)) void *malloc_inline(size_t size, bool cxx) {
   lm_heap_t *h = lm_tls_heap;
   if (LM_LIKELY(size <= LM_DIRECT_MAX)) {
     size_t i = (size + 15) >> 4;
@@ -65,13 +94,17 @@ void *lm_malloc(size_t size) {
     }
     lm_page_t *page = h->direct[i];
     b = page->free;
-    if (LM_UNLIKELY(b == NULL)) return heap_malloc_slow(h, lm_class_direct[i]);
+    if (LM_UNLIKELY(b == NULL)) return cxx ? new_retry(size) : heap_malloc_slow(h, lm_class_direct[i]);
     h->hot_room[c] = h->hot_max[c];   /* the list is empty: open it */
     lm_stat_add(h->allocs_direct[i], 1);
     return page_take(page, b);
   }
-  return malloc_big(h, size);
+  return cxx ? new_retry(size) : malloc_big(h, size);
 }
+
+void *lm_malloc(size_t size) { return malloc_inline(size, false); }
+
+void *lm_new(size_t size) { return malloc_inline(size, true); }
 
 /* A pointer in none of our memory: foreign, or a huge object's since unmapped. */
 static LM_COLD __attribute__((noreturn)) void not_ours(const void *p, bool use) {

@@ -45,6 +45,15 @@ void error_fatal(const char *what, const void *p) {
   os_abort();
 }
 
+void error_out_of_memory(size_t size) {
+  char buf[160];
+  size_t n = append(buf, 0, sizeof buf - 1, "litemalloc: out of memory in operator new (");
+  n = append_uint(buf, n, sizeof buf - 1, size);
+  n = append(buf, n, sizeof buf - 1, " bytes), and std::bad_alloc's thrower is not linked in\n");
+  os_write(2, buf, n);
+  os_abort();
+}
+
 void error_free_invalid(const void *p) {
   error_fatal("invalid pointer (not a block start, or not allocated by litemalloc):", p);
 }

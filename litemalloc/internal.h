@@ -465,6 +465,7 @@ static inline void *page_take(lm_page_t *page, lm_block_t *b) {
 LM_HIDDEN LM_COLD __attribute__((noreturn)) void error_fatal(const char *what, const void *p);
 LM_HIDDEN LM_COLD __attribute__((noreturn)) void error_assert(const char *expr, const char *file, int line);
 LM_HIDDEN void error_set_errno(int e);
+LM_HIDDEN LM_COLD __attribute__((noreturn)) void error_out_of_memory(size_t size);
 /* The faults of lm_free.  Not declared noreturn, on purpose: the fast path
  * tail-calls them and so needs no stack frame. */
 LM_HIDDEN LM_NOINLINE void error_free_invalid(const void *p);

@@ -55,6 +55,11 @@ LM_API void  *lm_valloc(size_t size);
 LM_API void  *lm_pvalloc(size_t size);
 /* Bytes usable at p (>= the size asked for); 0 for NULL. */
 LM_API size_t lm_usable_size(const void *p);
+/* C++'s operator new: lm_malloc, but where that fails it calls the
+ * program's std::new_handler and tries again, and with no handler throws
+ * std::bad_alloc (from the C++ runtime; where there is none, it prints the
+ * size and aborts).  Never NULL.  Freed with lm_free. */
+LM_API void  *lm_new(size_t size);
 
 /* ---- for allocator shims (//override:wrap) ----------------------------- */
 

@@ -1,4 +1,5 @@
-/* The C library's allocation functions, each forwarded to litemalloc.
+/* The C library's allocation functions, and C++'s operator new and delete,
+ * each forwarded to litemalloc.
  *
  * Linked into a program (//override, alwayslink) or preloaded
  * (//override:liblitemalloc.so), these definitions take the place of glibc's
@@ -27,6 +28,13 @@
 void cfree(void *p);
 void free_sized(void *p, size_t size);
 void free_aligned_sized(void *p, size_t alignment, size_t size);
+/* C++'s operators (the group before the statistics), by their mangled names. */
+void *_Znwm(size_t size);
+void *_Znam(size_t size);
+void _ZdlPv(void *p);
+void _ZdaPv(void *p);
+void _ZdlPvm(void *p, size_t size);
+void _ZdaPvm(void *p, size_t size);
 /* glibc's own names, which its headers do not declare either. */
 void *__libc_malloc(size_t size);
 void __libc_free(void *p);
@@ -64,6 +72,20 @@ EXPORT void *__libc_memalign(size_t alignment, size_t size) { return lm_memalign
 EXPORT void *__libc_valloc(size_t size) { return lm_valloc(size); }
 EXPORT void *__libc_pvalloc(size_t size) { return lm_pvalloc(size); }
 EXPORT int __posix_memalign(void **out, size_t alignment, size_t size) { return lm_posix_memalign(out, alignment, size); }
+
+/* ---- C++'s operator new and delete ------------------------------------ */
+
+/* The replaceable global forms every C++ program calls (libstdc++'s own call
+ * malloc and free through two or three more calls; its nothrow, aligned
+ * and remaining forms call these or aligned_alloc and free, so they come
+ * here too).  Itanium C++ ABI names: new, new[], delete, delete[], and the
+ * sized deletes (C++14), whose size is not needed. */
+EXPORT void *_Znwm(size_t size) { return lm_new(size); }
+EXPORT void *_Znam(size_t size) { return lm_new(size); }
+EXPORT void _ZdlPv(void *p) { lm_free(p); }
+EXPORT void _ZdaPv(void *p) { lm_free(p); }
+EXPORT void _ZdlPvm(void *p, size_t size) { lm_free(p); }
+EXPORT void _ZdaPvm(void *p, size_t size) { lm_free(p); }
 
 /* ---- maintenance and statistics ---------------------------------------- */
 
