@@ -55,14 +55,15 @@ static LM_NOINLINE void *malloc_big(lm_heap_t *h, size_t size) {
 
 /* C++'s operator new (its contract: [new.delete.single]): when memory runs
  * out, call the program's new_handler and try again; with no handler, throw
- * std::bad_alloc.  Both come from the C++ runtime (libstdc++), referred to
- * weakly, as this library must load and link without it.  Where they did
- * not bind, the failure aborts naming the size: the runtime came later
- * (dlopen), or a static link did not take their members of libstdc++.a (a
- * weak reference takes none; set_new_handler brings get_new_handler, and
- * any use of the standard containers the thrower).  Our frames have unwind
- * tables (the compiler's default on x86_64 and aarch64), so the exception
- * passes through them. */
+ * std::bad_alloc.  Both come from the C++ runtime (libstdc++; libc++ and
+ * libc++abi export the same two names), referred to weakly, as this
+ * library must load and link without it.  Where they did not bind, the
+ * failure aborts naming the size: the runtime came later (dlopen), or a
+ * static link did not take their members of libstdc++.a (a weak reference
+ * takes none; set_new_handler brings get_new_handler, and any use of the
+ * standard containers the thrower).  Our frames have unwind tables (the
+ * compiler's default on x86_64 and aarch64), so the exception passes
+ * through them. */
 typedef void (*new_handler_t)(void);
 extern new_handler_t _ZSt15get_new_handlerv(void) __attribute__((weak));   /* std::get_new_handler */
 extern void _ZSt17__throw_bad_allocv(void) __attribute__((weak, noreturn)); /* std::__throw_bad_alloc */
