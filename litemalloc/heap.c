@@ -18,6 +18,10 @@
  * same span size, and beyond HEAP_SPARE_MAX back to the arena (a page above
  * 32 KiB goes straight there).  The spares keep page churn (common when
  * other threads free a heap's blocks in batches) away from the arena lock.
+ * A spare taken again by its own class keeps its free list, every block
+ * threaded: a batch of 100 blocks of 4 KiB allocated and freed in a loop
+ * threaded its pages again one OS page, one block, per slow path (callgrind:
+ * 276 -> 161 instructions a malloc+free pair; tcmalloc 85).
  *
  * Hot lists.  In front of the pages, a heap keeps per class a short list of
  * blocks its thread freed (lm_heap_t.hot, at most hot_max(c)), which malloc
@@ -595,6 +599,7 @@ static void page_low_slow(lm_heap_t *h, lm_page_t *page) {
   bool was = heap_busy(h);
   queue_remove(h, c, page);
   h->npages[c]--;
+  if (page->purged) page->free = NULL;   /* its list lacks the purged units' blocks */
   page_forget_purged(page);
   heap_publish(h, c);
   if (!big && h->spare_count < HEAP_SPARE_MAX) {
@@ -1023,14 +1028,22 @@ static lm_page_t *heap_page_new(lm_heap_t *h, unsigned c) {
       break;
     }
   }
-  bool zeroed;
+  bool zeroed, spare = page != NULL;
   if (!page) {
     outbox_flush_all(h);   /* what waits for other heaps goes home now and then */
     purger_poll();   /* without the purger thread, the trims it would do */
     page = arena_alloc_span(n, LM_KIND_SMALL, &zeroed);
   }
   if (!page) return NULL;
-  page_init(page, h, c);
+  if (spare && page->cls == c && page->free) {
+    /* A spare of the same class: its blocks are all on its free list
+     * still (page_low_slow cleared a list that lacked some), threaded:
+     * no extend per OS page again. */
+    page->next = page->prev = NULL;
+    __atomic_store_n(&page->owner, (uintptr_t)h, __ATOMIC_RELEASE);
+  } else {
+    page_init(page, h, c);
+  }
   h->npages[c]++;
   queue_push_front(h, c, page);
   return page;
@@ -1146,7 +1159,7 @@ again:;
   if (page == &lm_page_empty) {
     page = heap_page_new(h, c);
     if (!page) { error_set_errno(12); return NULL; }
-    page_extend(page);
+    if (!page->free) page_extend(page);
     heap_publish(h, c);   /* the peak is sampled as pages come and go */
   }
   if (LM_DEBUG >= 3) {
