@@ -1147,6 +1147,7 @@ again:;
       break;
     }
     if (page_extend(page) || page_unpurge(page, h)) break;
+    page_full(page);
     queue_remove(h, c, page);
     /* release: a heap that takes it (heap_drain) sees it whole */
     __atomic_store_n(&page->owner, (uintptr_t)h | LM_OWNER_FULL, __ATOMIC_RELEASE);

@@ -626,6 +626,9 @@ LM_HIDDEN void page_init(lm_page_t *page, lm_heap_t *heap, unsigned cls);
 /* Threads the next batch of never-used blocks onto the free list; false when
  * the page has none left. */
 LM_HIDDEN bool page_extend(lm_page_t *page);
+/* The page's free list ran dry with every block threaded: it regains its
+ * first low mark if it has none (see page.c). */
+LM_HIDDEN void page_full(lm_page_t *page);
 /* Gives back an empty page's memory beyond its first block and makes it a
  * fresh page again (none of its blocks threaded), still owned by heap.  A
  * heap does so to the empty pages it keeps of the classes above

@@ -125,6 +125,18 @@ bool page_extend(lm_page_t *page) {
   return true;
 }
 
+/* The mark is set where a page grows full: in page_extend as it threads
+ * the last blocks, or here, for a page that lost its mark (it reached it
+ * too young, or halved it down to nothing) or that came back whole from
+ * the spares (heap_page_new) and so never threads again. */
+void page_full(lm_page_t *page) {
+  if (page->low) return;
+  uint32_t mark = page_low_mark(page);
+  if (!mark) return;
+  page_set_low(page, mark);
+  page->free_time = os_clock_ms();
+}
+
 void page_reset(lm_page_t *page, lm_heap_t *heap) {
   LM_INTERNAL_ASSERT(page_used(page) == 0);
   page_forget_purged(page);

@@ -1,9 +1,9 @@
 /* A page that empties goes to its heap's spares (heap.c: page_low_slow).
  * The next page of the same class taken from there keeps its free list,
  * every block threaded, instead of threading them again one OS page at a
- * time, a slow path per 4 KiB block (heap_page_new); a spare taken for
- * another class of the same span size starts afresh, with that class's
- * geometry.
+ * time, a slow path per 4 KiB block (heap_page_new), and gets its low mark
+ * back when it fills up (page_full); a spare taken for another class of
+ * the same span size starts afresh, with that class's geometry.
  *
  * White-box: reads page descriptors through internal.h.  On a build that
  * threads a reused spare again, the pages come back with one block
@@ -63,6 +63,13 @@ int main(void) {
   }
   CHECK(n2 == npages);
   CHECK(whole == npages);
+  /* Each page that filled up again has its low mark back (page_full: a
+   * spare taken back whole never threads, where a fresh page gets it), so
+   * that it is scavenged if it turns sparse; the last may not have been
+   * found dry yet. */
+  size_t marked = 0;
+  for (size_t i = 0; i < n2; i++) marked += round2[i]->low != 0;
+  CHECK(marked + 1 >= n2);
   for (size_t i = 0; i < n; i++)
     for (size_t j = i + 1; j < n; j++) CHECK(g_blk[i] != g_blk[j]);
   for (size_t i = 0; i < n; i++) lm_free(g_blk[i]);
