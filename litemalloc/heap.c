@@ -599,7 +599,6 @@ static void page_low_slow(lm_heap_t *h, lm_page_t *page) {
   bool was = heap_busy(h);
   queue_remove(h, c, page);
   h->npages[c]--;
-  if (page->purged) page->free = NULL;   /* its list lacks the purged units' blocks */
   page_forget_purged(page);
   heap_publish(h, c);
   if (!big && h->spare_count < HEAP_SPARE_MAX) {
@@ -1037,8 +1036,8 @@ static lm_page_t *heap_page_new(lm_heap_t *h, unsigned c) {
   if (!page) return NULL;
   if (spare && page->cls == c && page->free) {
     /* A spare of the same class: its blocks are all on its free list
-     * still (page_low_slow cleared a list that lacked some), threaded:
-     * no extend per OS page again. */
+     * still (page_forget_purged cleared a list that lacked some),
+     * threaded: no extend per OS page again. */
     page->next = page->prev = NULL;
     __atomic_store_n(&page->owner, (uintptr_t)h, __ATOMIC_RELEASE);
   } else {

@@ -665,7 +665,8 @@ LM_HIDDEN size_t page_scavenge(lm_page_t *page);
  * zero, and fault in as they are used); false when none is purged. */
 LM_HIDDEN bool page_unpurge(lm_page_t *page, lm_heap_t *owner);
 /* The page leaves its heap (empty): forgets its purged units (they stay
- * purged, and read zero when used again). */
+ * purged, and read zero when used again), and with them its free list,
+ * which lacks their blocks (a spare keeps a whole list: heap_page_new). */
 LM_HIDDEN void page_forget_purged(lm_page_t *page);
 /* Bytes purged inside in-use pages now, and in total. */
 LM_HIDDEN extern _Atomic int64_t lm_sparse_bytes;

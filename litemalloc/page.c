@@ -281,6 +281,7 @@ bool page_unpurge(lm_page_t *page, lm_heap_t *owner) {
 void page_forget_purged(lm_page_t *page) {
   uint64_t m = page->purged;
   if (!m) return;
+  page->free = NULL;   /* it lacks the lost blocks: not a list to reuse */
   atomic_fetch_sub_explicit(&lm_sparse_bytes, (int64_t)units_bytes(page, page_unit_shift(page), m),
                             memory_order_relaxed);
   page->lost = 0;
