@@ -49,6 +49,18 @@ static inline lm_stats_t stats_now(void) {
   return s;
 }
 
+/* After the test freed and trimmed everything it made: as many live objects
+ * as at `start`, and at most 64 KiB more committed (a block lost, or freed
+ * into the wrong heap, would keep its page). */
+static inline void check_back_to(lm_stats_t start) {
+  lm_stats_t now = stats_now();
+  printf("live objects %zu -> %zu, committed %zu -> %zu KiB\n", (size_t)start.live_objects,
+         (size_t)now.live_objects, (size_t)(start.committed_bytes / KiB),
+         (size_t)(now.committed_bytes / KiB));
+  CHECK(now.live_objects == start.live_objects);
+  CHECK(now.committed_bytes <= start.committed_bytes + 64 * KiB);
+}
+
 
 /* ---- the machine ------------------------------------------------------- */
 

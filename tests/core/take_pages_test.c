@@ -76,12 +76,7 @@ int main(void) {
   lm_free(q);
   lm_trim();
   lm_trim();
-  lm_stats_t s1 = stats_now();
-  printf("live objects %zu -> %zu, committed %zu -> %zu KiB\n", (size_t)s0.live_objects,
-         (size_t)s1.live_objects, (size_t)(s0.committed_bytes / KiB),
-         (size_t)(s1.committed_bytes / KiB));
-  CHECK(s1.live_objects == s0.live_objects);
-  CHECK(s1.committed_bytes <= s0.committed_bytes + 64 * KiB);
+  check_back_to(s0);
   printf("take_pages_test: OK\n");
   return 0;
 }
