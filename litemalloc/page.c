@@ -157,6 +157,26 @@ bool page_ripe(const lm_page_t *page) {
   return now >= page->free_time && now - page->free_time >= lm_options.purge_delay_ms / 4;
 }
 
+/* Counts a free block at offset off (bs bytes) in every unit it overlaps. */
+static void count_free(uint32_t free_in[64], size_t off, size_t bs, unsigned s) {
+  for (size_t u = off >> s; u <= (off + bs - 1) >> s; u++) free_in[u]++;
+}
+
+/* Counts the lost blocks as free: they are, and a block that straddles a
+ * purged unit and a resident one is lost, so without it the resident unit
+ * could never count all its blocks free, and a unit next to a purged one
+ * was never purged.  Reads no block (their first bytes may be purged). */
+static void count_lost(const lm_page_t *page, unsigned s, uint32_t free_in[64]) {
+  uint32_t next = 0;   /* blocks below `next` are counted */
+  for (unsigned u = 0; u < 64; u++) {
+    uint32_t first, last;
+    if (!((page->purged >> u) & 1) || !unit_blocks(page, s, u, &first, &last)) continue;
+    for (uint32_t i = first > next ? first : next; i <= last; i++)
+      count_free(free_in, (size_t)i * page->block_size, page->block_size, s);
+    if (last + 1 > next) next = last + 1;
+  }
+}
+
 /* The most blocks scan_free handles (more: the free list is walked). */
 #define SCAN_MAX 1024
 
@@ -176,12 +196,11 @@ __attribute__((no_sanitize("thread"))) static bool scan_free(const lm_page_t *pa
   uint32_t n = 0;
   for (uint32_t i = 0; i < page->reserved; i++) {
     const lm_block_t *b = (const lm_block_t *)(page->start + (size_t)i * bs);
-    if (page_block_lost(page, b)) continue;
+    if (page_block_lost(page, b)) continue;   /* not read: count_lost counts it */
     if ((b->tag ^ block_tag(b)) > LM_TAG_FRESH) continue;   /* block_is_free, read here */
     is_free[i / 64] |= (uint64_t)1 << (i % 64);
     n++;
-    size_t off = (size_t)i * bs;
-    for (size_t u = off >> s; u <= (off + bs - 1) >> s; u++) free_in[u]++;
+    count_free(free_in, (size_t)i * bs, bs, s);
   }
   return n == page->reserved - page_used(page) - page->lost;
 }
@@ -196,11 +215,10 @@ size_t page_scavenge(lm_page_t *page) {
   bool scanned = page->capacity <= SCAN_MAX && scan_free(page, s, free_in, is_free);
   if (!scanned) {
     for (unsigned u = 0; u < 64; u++) free_in[u] = 0;
-    for (const lm_block_t *b = page->free; b; b = b->next) {
-      size_t off = (size_t)((const uint8_t *)b - page->start);
-      for (size_t u = off >> s; u <= (off + bs - 1) >> s; u++) free_in[u]++;
-    }
+    for (const lm_block_t *b = page->free; b; b = b->next)
+      count_free(free_in, (size_t)((const uint8_t *)b - page->start), bs, s);
   }
+  count_lost(page, s, free_in);
   uint64_t purge = 0;
   for (unsigned u = 0; u < units; u++) {
     uint32_t first, last;
