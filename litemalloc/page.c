@@ -12,20 +12,21 @@
  * after a random 90% free).  But an OS page inside a page can be all free
  * blocks, and more often the larger the blocks.  So once a local free takes
  * a fully threaded page of blocks of 256 bytes or more down to a low mark
- * (a quarter to a sixteenth of its blocks, by block size), its owner
+ * (first a quarter of its blocks), its owner
  * "scavenges" it: counts the free blocks per unit (the OS page; larger for
  * spans over 64 OS pages), gives back (MADV_DONTNEED) every unit whose
- * blocks are all free, and takes the blocks that overlap such a unit off the
- * free list ("lost": their links are gone).  The mark halves each time,
- * down to a sixteenth of its blocks (LM_SPARSE_LAST: below that, the page
- * is more likely emptying, and a scan costs madvise calls for units about to
- * be given back whole), so a page is scanned at most three times until it
- * grows full again; and a page is scanned only
- * when it has been full-grown, or had its units back, for a quarter of the
- * purge delay (free_time), so that a page cycling between full and sparse
- * faults its units in at most that often.  A page that reaches its mark
- * younger than that loses the mark until it grows full again (a loop that
- * fills and empties pages pays one clock read per page, not one per mark).  The page's owner word gets
+ * blocks are all free or lost, and takes the blocks that overlap such a unit
+ * off the free list ("lost": their links are gone).  Each mark is three
+ * quarters of the one before (page_next_mark), down to a sixteenth of its
+ * blocks (LM_SPARSE_LAST: below that, the page is more likely emptying, and
+ * a scan costs madvise calls for units about to be given back whole), so a
+ * page is scanned at most six times until it grows full again, the last
+ * time at most a third above the live blocks it keeps; and a page is scanned
+ * only when it has been full-grown, or had its units back, for a quarter of
+ * the purge delay (free_time), so that a page cycling between full and
+ * sparse faults its units in at most that often.  A page that reaches a mark
+ * younger than that goes on to the next one unscanned (a loop that fills
+ * and empties pages pays a cached clock read per mark).  The page's owner word gets
  * LM_OWNER_SPARSE, so every free into it takes the slow path, which names a
  * free of a lost block a double free (its tag was purged with it).  When the
  * free list runs dry, page_unpurge threads the lost blocks back, before a
@@ -38,14 +39,13 @@
 _Atomic int64_t lm_sparse_bytes;
 _Atomic uint64_t lm_scavenged_bytes;
 
-/* The first low mark of a fully threaded page: where a random free makes
- * whole units free often enough to be worth a scan (for 1 KiB blocks, 4 to
- * an OS page, at a quarter live about a third of the OS pages are free). */
+/* The first low mark of a fully threaded page of blocks of 256 bytes or
+ * more: a quarter of its blocks (then page_next_mark).  Blocks below 256
+ * bytes, 16 or more to an OS page, rarely leave a whole one free (at a tenth
+ * live, under 19% of the units for 256 bytes, 3% for 128). */
 static uint32_t page_low_mark(const lm_page_t *page) {
   if (!lm_options.scavenge) return 0;
-  size_t bs = page->block_size;
-  uint32_t cap = page->capacity;
-  return bs >= 1024 ? cap / 4 : bs >= 512 ? cap / 8 : bs >= 256 ? cap / 16 : 0;
+  return page->block_size >= 256 ? page->capacity / 4 : 0;
 }
 
 /* The span bytes of unit u of page. */
