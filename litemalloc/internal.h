@@ -683,12 +683,12 @@ static inline void page_set_low(lm_page_t *page, uint32_t low) {
   page->low = low;
   page->used = n - low;
 }
-/* The low mark after the one a page has reached: three quarters of it,
- * or none below capacity / LM_SPARSE_LAST.  Halving instead left a page
- * scanned last at up to twice the live blocks it kept (tests/bench frag90,
- * 10% live: scanned at 12.5%, or for 256-byte blocks not at all). */
+/* The low mark after the one a page has reached: two thirds of it, or
+ * none below capacity / LM_SPARSE_LAST.  Halving left a page scanned last
+ * at up to twice the live blocks it kept (tests/bench frag90, 10% live:
+ * scanned at 12.5%, or for 256-byte blocks not at all). */
 static inline uint32_t page_next_mark(const lm_page_t *page) {
-  uint32_t next = page->low - page->low / 4;
+  uint32_t next = page->low - page->low / 3;
   return next >= page->capacity / LM_SPARSE_LAST ? next : 0;
 }
 /* Bytes of the blocks a page holds (small) or of its object (large). */

@@ -12,16 +12,16 @@
  * after a random 90% free).  But an OS page inside a page can be all free
  * blocks, and more often the larger the blocks.  So once a local free takes
  * a fully threaded page of blocks of 256 bytes or more down to a low mark
- * (first a quarter of its blocks), its owner
+ * (first a quarter or an eighth of its blocks), its owner
  * "scavenges" it: counts the free blocks per unit (the OS page; larger for
  * spans over 64 OS pages), gives back (MADV_DONTNEED) every unit whose
  * blocks are all free or lost, and takes the blocks that overlap such a unit
- * off the free list ("lost": their links are gone).  Each mark is three
- * quarters of the one before (page_next_mark), down to a sixteenth of its
+ * off the free list ("lost": their links are gone).  Each mark is two
+ * thirds of the one before (page_next_mark), down to a sixteenth of its
  * blocks (LM_SPARSE_LAST: below that, the page is more likely emptying, and
  * a scan costs madvise calls for units about to be given back whole), so a
- * page is scanned at most six times until it grows full again, the last
- * time at most a third above the live blocks it keeps; and a page is scanned
+ * page is scanned at most five times until it grows full again, the last
+ * time about half above the live blocks it keeps at most; and a page is scanned
  * only when it has been full-grown, or had its units back, for a quarter of
  * the purge delay (free_time), so that a page cycling between full and
  * sparse faults its units in at most that often.  A page that reaches a mark
@@ -39,13 +39,20 @@
 _Atomic int64_t lm_sparse_bytes;
 _Atomic uint64_t lm_scavenged_bytes;
 
-/* The first low mark of a fully threaded page of blocks of 256 bytes or
- * more: a quarter of its blocks (then page_next_mark).  Blocks below 256
- * bytes, 16 or more to an OS page, rarely leave a whole one free (at a tenth
- * live, under 19% of the units for 256 bytes, 3% for 128). */
+/* The first low mark of a fully threaded page: about where a random free
+ * leaves a tenth of its OS pages free, (1 - live)^(blocks per OS page) =
+ * 0.1: a quarter of its blocks for blocks of 512 bytes or more (8 or fewer
+ * to an OS page), an eighth for 256 to 511; then page_next_mark.  Smaller
+ * blocks rarely leave a whole OS page free (at a tenth live, 3% of them
+ * for 128 bytes): no scan.  Each scan reads every block's tag, a cache miss
+ * apiece: on frag90 (10% live), a quarter for every class from 256 bytes
+ * and marks of three quarters of the last gave 436 MiB after the free for
+ * about a third more time in page_scavenge than these (448 MiB). */
 static uint32_t page_low_mark(const lm_page_t *page) {
   if (!lm_options.scavenge) return 0;
-  return page->block_size >= 256 ? page->capacity / 4 : 0;
+  size_t bs = page->block_size;
+  uint32_t cap = page->capacity;
+  return bs >= 512 ? cap / 4 : bs >= 256 ? cap / 8 : 0;
 }
 
 /* The span bytes of unit u of page. */
