@@ -580,8 +580,12 @@ static void page_low_slow(lm_heap_t *h, lm_page_t *page) {
   unsigned c = page->cls;
   if (page->low != 0) {
     bool was = heap_busy(h);
-    if (page_ripe(page)) page_scavenge(page);
-    page_set_low(page, page_next_mark(page));
+    if (page_ripe(page)) {
+      page_scavenge(page);
+      page_set_low(page, page_next_mark(page));
+    } else {
+      page_set_low(page, 0);
+    }
     heap_unbusy(h, was);
     return;
   }
