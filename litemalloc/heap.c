@@ -855,6 +855,7 @@ static LM_NOINLINE void heap_drain(lm_heap_t *h, lm_heap_t *to) {
  * most (each look reads other heaps' `remote` lines).  Whether any was. */
 #define DRAIN_LOOK 4
 static bool heap_drain_idle(lm_heap_t *h) {
+  if (__atomic_load_n(&heaps_made, __ATOMIC_RELAXED) < 2) return false;   /* no other heap */
   uint64_t now = os_clock_ms();
   if (now == h->drain_ms) return false;
   h->drain_ms = now;
