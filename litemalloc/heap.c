@@ -15,8 +15,8 @@
  * but its first block once it has stayed empty a while: see heap_page_low
  * and heap_reset_idle); otherwise it goes to
  * the heap's few spare pages, reused by the next page of any class of the
- * same span size; beyond HEAP_SPARE_MAX the oldest spare goes back to the
- * arena (a page above 32 KiB goes straight there).  The spares keep page churn (common when
+ * same span size, and beyond HEAP_SPARE_MAX back to the arena (a page above
+ * 32 KiB goes straight there).  The spares keep page churn (common when
  * other threads free a heap's blocks in batches) away from the arena lock.
  * A spare taken again by its own class keeps its free list, every block
  * threaded: a batch of 100 blocks of 4 KiB allocated and freed in a loop
@@ -273,7 +273,6 @@ static uint32_t hot_max(unsigned c) {
 /* ---- heaps: make, adopt, abandon ------------------------------------------ */
 
 static void heap_spares_release(lm_heap_t *h);
-static void spare_evict_oldest(lm_heap_t *h);
 static void hot_flush(lm_heap_t *h);
 static void hot_flush_class(lm_heap_t *h, unsigned c, int64_t room);
 
@@ -607,8 +606,7 @@ static void page_low_slow(lm_heap_t *h, lm_page_t *page) {
   h->npages[c]--;
   page_forget_purged(page);
   heap_publish(h, c);
-  if (!big) {
-    if (h->spare_count == HEAP_SPARE_MAX) spare_evict_oldest(h);
+  if (!big && h->spare_count < HEAP_SPARE_MAX) {
     __atomic_store_n(&page->owner, LM_OWNER_FREE, __ATOMIC_RELAXED);
     page->next = h->spare;
     h->spare = page;
@@ -618,21 +616,6 @@ static void page_low_slow(lm_heap_t *h, lm_page_t *page) {
     if (h->hot[c]) hot_flush_class(h, c, 0);   /* see hot_max */
   }
   heap_unbusy(h, was);
-}
-
-/* The spares are full: the oldest goes to the arena, making room for a
- * newer one.  Keeping the oldest instead, a program that moved on from one
- * size to another kept the old size's pages as spares for good, and every
- * page of the new size went through the arena lock: batches of 25 blocks of
- * 4 KiB after batches of 1 KiB (tests/bench glibc-simple) ran at 25 ns a
- * pair against 11 without them. */
-static void spare_evict_oldest(lm_heap_t *h) {
-  lm_page_t **at = &h->spare;
-  while ((*at)->next) at = &(*at)->next;
-  lm_page_t *old = *at;
-  *at = NULL;
-  h->spare_count--;
-  arena_free_span(old, false);
 }
 
 static void heap_spares_release(lm_heap_t *h) {

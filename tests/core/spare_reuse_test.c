@@ -92,44 +92,6 @@ int main(void) {
   }
   for (size_t i = 0; i < n3; i++) lm_free(g_blk[i]);
   CHECK(heap_validate(lm_tls_heap));
-
-  /* The spares keep the newest pages: with every spare a page of 1 KiB
-   * blocks, pages of 4 KiB blocks that empty take the place of the oldest
-   * (which go to the arena), and come back from the spares; kept out,
-   * every page of a program that moved on to another size would go
-   * through the arena. */
-  lm_trim();
-  lm_heap_t *h = lm_tls_heap;
-  static void *kib[4 * MAXB];
-  size_t nkib = 0;
-  while (h->npages[sizeclass_of(1024)] < 18) {   /* more pages than spares */
-    CHECK(nkib < 4 * MAXB);
-    CHECK((kib[nkib++] = lm_malloc(1024)) != NULL);
-  }
-  for (size_t i = 0; i < nkib; i++) lm_free(kib[i]);
-  CHECK(h->spare_count == 16);   /* HEAP_SPARE_MAX (heap.c) */
-  for (lm_page_t *p = h->spare; p; p = p->next) CHECK(p->cls == sizeclass_of(1024));
-  size_t big_n = 6 * (size_t)cap;   /* six pages of 4 KiB blocks (the hot list pins two) */
-  CHECK(big_n <= MAXB);
-  for (size_t i = 0; i < big_n; i++) CHECK((g_blk[i] = lm_malloc(SIZE)) != NULL);
-  lm_page_t *mine[6];
-  size_t nmine = 0;
-  for (size_t i = 0; i < big_n; i++) {
-    lm_page_t *p = page_lookup(g_blk[i]);
-    if (!seen(mine, nmine, p)) { CHECK(nmine < 6); mine[nmine++] = p; }
-  }
-  for (size_t i = 0; i < big_n; i++) lm_free(g_blk[i]);
-  size_t newest = 0;
-  for (lm_page_t *p = h->spare; p; p = p->next) newest += seen(mine, nmine, p);
-  printf("spares %u, %zu of them the pages of 4 KiB blocks just emptied\n", h->spare_count, newest);
-  CHECK(h->spare_count == 16 && newest >= 2);
-  CHECK(seen(mine, nmine, h->spare));
-  for (size_t i = 0; i < big_n; i++) {
-    CHECK((g_blk[i] = lm_malloc(SIZE)) != NULL);
-    CHECK(seen(mine, nmine, page_lookup(g_blk[i])));   /* back from the spares */
-  }
-  for (size_t i = 0; i < big_n; i++) lm_free(g_blk[i]);
-  CHECK(heap_validate(h));
   lm_trim();
   puts("spare_reuse_test: ok");
   return 0;
