@@ -177,14 +177,10 @@ static void count_free(uint32_t free_in[64], size_t off, size_t bs, unsigned s) 
  * could never count all its blocks free, and a unit next to a purged one
  * was never purged.  Reads no block (their first bytes may be purged). */
 static void count_lost(const lm_page_t *page, unsigned s, uint32_t free_in[64]) {
-  uint32_t next = 0;   /* blocks below `next` are counted */
-  for (unsigned u = 0; u < 64; u++) {
-    uint32_t first, last;
-    if (!((page->purged >> u) & 1) || !unit_blocks(page, s, u, &first, &last)) continue;
-    for (uint32_t i = first > next ? first : next; i <= last; i++)
-      count_free(free_in, (size_t)i * page->block_size, page->block_size, s);
-    if (last + 1 > next) next = last + 1;
-  }
+  if (!page->purged) return;
+  size_t bs = page->block_size;
+  for (uint32_t i = 0; i < page->reserved; i++)
+    if (page_block_lost(page, page->start + (size_t)i * bs)) count_free(free_in, (size_t)i * bs, bs, s);
 }
 
 /* How many blocks ahead scan_free prefetches: its reads miss the cache at
