@@ -152,7 +152,8 @@ typedef struct lm_page_s {
   uint16_t dirty_slices;     /* free span: slices that may be resident */
   uint32_t idle_ms;          /* small page kept empty: seen so since (ms, the
                                 low 32 bits of the clock, never 0; 0: not seen
-                                yet; see heap_reset_idle) */
+                                yet; see heap_reset_idle); spare page: its
+                                heap's spare_clock when it became one */
   uint64_t free_time;        /* free span: when it became dirty (ms); small
                                 page: when it last grew full or got its
                                 purged units back (page.c) */
@@ -211,7 +212,9 @@ _Static_assert(sizeof(lm_segment_t) <= LM_HEADER_SLICES * LM_SLICE_SIZE,
  * class c's pages that are not full (or &lm_page_empty when there are none);
  * every page in the queue has owner == this heap (or with SPARSE) and cls == c;
  * direct[i] is pages[c] and hot_class[i] is c for c = lm_class_direct[i];
- * spare pages have used == 0 and owner == LM_OWNER_FREE; each big_kept[i]
+ * spare pages have used == 0 and owner == LM_OWNER_FREE, newest first (by
+ * their stamps), spare_count of them with spare_slices slices in all, at
+ * most HEAP_SPARE_MAX and HEAP_SPARE_SLICES (heap.c); each big_kept[i]
  * is NULL or a page of a class above LM_BIG_BLOCK in this heap's queue of
  * its class. */
 #define LM_DIRECT (LM_DIRECT_MAX / 16 + 1)   /* (size + 15) / 16 for size <= 1 KiB */
@@ -249,8 +252,11 @@ struct lm_heap_s {
   uint32_t npages[LM_CLASSES];    /* pages of each class it holds (queued or full;
                                      full ones another heap took stay counted) */
   int64_t hot_max[LM_CLASSES];    /* the most blocks a list holds: hot_max(c) */
-  lm_page_t *spare;               /* empty pages kept for reuse (linked by next) */
-  uint32_t spare_count;
+  lm_page_t *spare;               /* empty pages kept for reuse (linked by next,
+                                     newest first) */
+  uint32_t spare_count;           /* how many, and their slices in all */
+  uint32_t spare_slices;
+  uint32_t spare_clock;           /* pages emptied so far (see spare_room) */
   uint32_t big_next;              /* the slot of big_kept to fill next */
   uint32_t idle_events;           /* pages of classes above LM_IDLE_BLOCK kept empty */
   lm_page_t *big_kept[LM_BIG_KEPT]; /* pages of classes above LM_BIG_BLOCK kept
