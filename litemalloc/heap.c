@@ -118,7 +118,7 @@ static uint8_t *meta_next, *meta_end; /* bump area for heap structs */
 /* A heap's spares: at most HEAP_SPARE_MAX pages and HEAP_SPARE_SLICES
  * slices (1 MiB: sixteen plain pages, or four grown pages of 4 KiB blocks);
  * when they are full, the oldest makes room for a page that empties if
- * HEAP_SPARE_STALE pages emptied since it came (spare_evict_stale). */
+ * HEAP_SPARE_STALE pages emptied since it came (spare_room). */
 #define HEAP_SPARE_MAX 16
 #define HEAP_SPARE_SLICES 64
 #define HEAP_SPARE_STALE 256
@@ -592,6 +592,7 @@ static void spare_count_add(lm_heap_t *h, const lm_page_t *page, int sign) {
 static bool spare_room(lm_heap_t *h, const lm_page_t *page) {
   if (h->spare_count < HEAP_SPARE_MAX && h->spare_slices + page->slice_count <= HEAP_SPARE_SLICES)
     return true;
+  if (!h->spare) return false;   /* a page larger than all the room */
   lm_page_t **at = &h->spare;
   while ((*at)->next) at = &(*at)->next;
   lm_page_t *old = *at;
