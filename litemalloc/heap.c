@@ -587,8 +587,8 @@ static void spare_count_add(lm_heap_t *h, const lm_page_t *page, int sign) {
  * at the front) goes to the arena if HEAP_SPARE_STALE pages emptied since
  * it came.  Without this the spares kept a program's first sizes for good,
  * and every page of a size it moved on to went through the arena:
- * tests/bench glibc-simple (1 KiB blocks, then 4 KiB), callgrind 265.8M ->
- * 234.3M instructions (tcmalloc about 228M), peak RSS 10.0 -> 9.5 MiB. */
+ * tests/bench glibc-simple (1 KiB blocks, then 4 KiB), callgrind 267.8M ->
+ * 236.3M instructions (tcmalloc 228.5M), peak RSS 10.0 -> 9.5 MiB. */
 static bool spare_room(lm_heap_t *h, const lm_page_t *page) {
   if (h->spare_count < HEAP_SPARE_MAX && h->spare_slices + page->slice_count <= HEAP_SPARE_SLICES)
     return true;
