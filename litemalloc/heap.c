@@ -116,7 +116,8 @@ static uint8_t *meta_next, *meta_end; /* bump area for heap structs */
 
 #define META_CHUNK ((size_t)256 * 1024)
 /* A heap's spares: at most HEAP_SPARE_MAX pages and HEAP_SPARE_SLICES
- * slices (1 MiB: sixteen plain pages, or four grown pages of 4 KiB blocks);
+ * slices (1 MiB: sixteen pages of 64 KiB, or four of 256 KiB, the largest
+ * below LM_BIG_BLOCK, such as a grown page of 4 KiB blocks);
  * when they are full, the oldest makes room for a page that empties if
  * HEAP_SPARE_STALE pages emptied since it came (spare_room). */
 #define HEAP_SPARE_MAX 16
