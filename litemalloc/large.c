@@ -62,9 +62,11 @@ static void zero_reused(uint8_t *p, size_t n) {
     } else {
       for (size_t i = 0; i < pages;) {
         uint8_t *run = p + i * LM_OS_PAGE;
-        if (vec[i] & 1) {
-          if (!page_reads_zero(run)) memset(run, 0, LM_OS_PAGE);
-          i++;
+        if (vec[i] & 1) {   /* one memset for a run of dirty pages in RAM */
+          size_t j = i;
+          while (j < pages && (vec[j] & 1) && !page_reads_zero(p + j * LM_OS_PAGE)) j++;
+          if (j > i) memset(run, 0, (j - i) * LM_OS_PAGE);
+          i = j > i ? j : i + 1;
           continue;
         }
         size_t j = i;
