@@ -508,6 +508,9 @@ LM_HIDDEN size_t error_hex(char *buf, uintptr_t v);
 LM_HIDDEN int os_map(size_t size, void *hint, bool commit, void **out);
 LM_HIDDEN int os_unmap(void *p, size_t size);
 LM_HIDDEN int os_purge(void *p, size_t size);                  /* MADV_DONTNEED */
+/* MADV_POPULATE_WRITE: fault the pages in writable now, in one call (EINVAL
+ * before Linux 5.14). */
+LM_HIDDEN int os_populate(void *p, size_t size);
 /* mincore: vec[i] bit 0 set if page i is in RAM (a swapped-out page is not). */
 LM_HIDDEN int os_resident(void *p, size_t size, uint8_t *vec);
 LM_HIDDEN int os_remap(void *p, size_t old_size, size_t new_size, void *fixed, void **out);

@@ -16,9 +16,15 @@
  * address.  Its descriptor is always the one of the first slice after the
  * header (huge_page).
  *
- * calloc: memory fresh from the OS is left as it comes.  In a reused span or
- * huge mapping, only what may be dirty is zeroed (for a huge mapping, up to
- * its dirty_end), and without making resident what was not (zero_reused).
+ * calloc: a large object in a span fresh from the OS is made resident at
+ * once, in one madvise(MADV_POPULATE_WRITE) (populate_fresh): a program that
+ * reads a calloc'd page before writing it pays two faults a page otherwise
+ * (the shared zero page, then a copy on write), and one that writes it pays
+ * one each.  tcmalloc's memset makes the same pages resident.  Huge objects'
+ * fresh memory is left as it comes, so that a sparse table costs only the
+ * pages used.  In a reused span or huge mapping, only what may be dirty is
+ * zeroed (for a huge mapping, up to its dirty_end), and without making
+ * resident what was not (zero_reused).
  */
 #include <string.h>
 
@@ -81,6 +87,16 @@ static void zero_reused(uint8_t *p, size_t n) {
   }
 }
 
+/* Makes the n fresh bytes at p resident and writable in one call; nothing
+ * (after the first EINVAL) where the kernel lacks MADV_POPULATE_WRITE.  A
+ * failure leaves the memory as it was: zero, faulted in on first touch. */
+static void populate_fresh(uint8_t *p, size_t n) {
+  static int unsupported;   /* read and written with relaxed atomics */
+  if (__atomic_load_n(&unsupported, __ATOMIC_RELAXED)) return;
+  if (os_populate(p, n) == 22 /* EINVAL */)
+    __atomic_store_n(&unsupported, 1, __ATOMIC_RELAXED);
+}
+
 static void large_set_size(lm_page_t *page, size_t usable) {
   page->block_size = usable;
   page->div_magic = div_magic_for(usable);
@@ -120,7 +136,10 @@ void *large_alloc(lm_heap_t *h, size_t size, size_t align, bool zero) {
     page->used = 1;
     page->low = 0;
     large_set_size(page, usable);
-    if (zero && !zeroed) zero_reused(page->start, usable);
+    if (zero) {
+      if (zeroed) populate_fresh(page->start, usable);
+      else zero_reused(page->start, usable);
+    }
     large_count(h, (int64_t)usable, true);
     return page->start;
   }

@@ -55,6 +55,7 @@
 #define MREMAP_MAYMOVE 1
 #define MREMAP_FIXED 2
 #define MADV_DONTNEED 4
+#define MADV_POPULATE_WRITE 23   /* Linux 5.14 */
 #define FUTEX_WAIT_PRIVATE 128
 #define FUTEX_WAKE_PRIVATE 129
 #define SIGABRT 6
@@ -89,6 +90,10 @@ int os_map(size_t size, void *hint, bool commit, void **out) {
 int os_unmap(void *p, size_t size) { return sys_err(sys3(SYS_munmap, p, size, 0)); }
 
 int os_purge(void *p, size_t size) { return sys_err(sys3(SYS_madvise, p, size, MADV_DONTNEED)); }
+
+int os_populate(void *p, size_t size) {
+  return sys_err(sys3(SYS_madvise, p, size, MADV_POPULATE_WRITE));
+}
 
 int os_resident(void *p, size_t size, uint8_t *vec) { return sys_err(sys3(SYS_mincore, p, size, vec)); }
 

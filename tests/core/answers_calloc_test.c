@@ -15,6 +15,10 @@
  *    sparsely (a page per MiB) writes zeroes over the pages in RAM only:
  *    RSS grows by less than 16 MiB of its 256 MiB, and the pages written
  *    before read zero.
+ * 5. A large calloc (below the huge size) in fresh memory is resident as it
+ *    returns, and reads zero: one madvise(MADV_POPULATE_WRITE) instead of
+ *    a fault a page (two where the program reads a page before it writes
+ *    it).  Skipped, with a message, where the kernel lacks that advice.
  *
  * Linked with -pthread: the default configuration, background purger on.
  */
@@ -219,6 +223,46 @@ static int test_calloc_huge_sparse(void) {
   return failed;
 }
 
+/* 5. */
+static int test_calloc_fresh_populated(void) {
+  void *probe = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  CHECK(probe != MAP_FAILED);
+  int supported = madvise(probe, 4096, 23 /* MADV_POPULATE_WRITE */) == 0;
+  int why = errno;
+  munmap(probe, 4096);
+  if (!supported) {
+    printf("fresh large calloc: SKIPPED, madvise(MADV_POPULATE_WRITE) failed: %s"
+           " (Linux before 5.14)\n", strerror(why));
+    return 0;
+  }
+  static const size_t sizes[] = {256 * KiB, 4 * MiB + 4096, 24 * MiB};
+  int failed = 0;
+  for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+    size_t n = sizes[i], pages = n / 4096;
+    lm_trim();   /* every free span purged: the next span is fresh */
+    unsigned char *c = lm_calloc(1, n);
+    CHECK(c != NULL);
+    static unsigned char vec[24 * MiB / 4096];
+    CHECK(mincore(c, n, vec) == 0);
+    size_t resident = 0;
+    for (size_t k = 0; k < pages; k++) resident += vec[k] & 1;
+    size_t bad = first_nonzero(c, n);
+    printf("fresh large calloc(%zu KiB): %zu of %zu pages resident\n", n / KiB, resident, pages);
+    if (resident != pages) {
+      printf("fresh large calloc(%zu KiB): FAILED, %zu pages not resident\n", n / KiB,
+             pages - resident);
+      failed++;
+    }
+    if (bad < n) {
+      printf("fresh large calloc(%zu KiB): FAILED, byte +%zu is 0x%02x\n", n / KiB, bad, c[bad]);
+      failed++;
+    }
+    lm_free(c);
+  }
+  if (!failed) printf("fresh large calloc: ok\n");
+  return failed;
+}
+
 int main(void) {
   setvbuf(stdout, NULL, _IOLBF, 0);
   int failed = 0;
@@ -226,6 +270,7 @@ int main(void) {
   failed += test_calloc_reuses_dirty();
   failed += test_calloc_huge_not_resident();
   failed += test_calloc_huge_sparse();
+  failed += test_calloc_fresh_populated();
   lm_stats_t end = stats_now();
   CHECK(end.live_objects == 0);
   if (failed) {
