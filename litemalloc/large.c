@@ -72,7 +72,8 @@ static void zero_reused(uint8_t *p, size_t n) {
           size_t j = i;
           while (j < pages && (vec[j] & 1) && !page_reads_zero(p + j * LM_OS_PAGE)) j++;
           if (j > i) memset(run, 0, (j - i) * LM_OS_PAGE);
-          i = j > i ? j : i + 1;
+          if (j < pages && (vec[j] & 1)) j++;   /* the page that ended the run reads zero */
+          i = j;
           continue;
         }
         size_t j = i;

@@ -19,6 +19,9 @@
  *    returns, and reads zero: one madvise(MADV_POPULATE_WRITE) instead of
  *    a fault a page (two where the program reads a page before it writes
  *    it).  Skipped, with a message, where the kernel lacks that advice.
+ * 6. A large calloc into a freed span whose pages were, in runs, written,
+ *    only read (the shared zero page) and never touched, reads zero
+ *    everywhere (calloc writes over each run of dirty pages at once).
  *
  * Linked with -pthread: the default configuration, background purger on.
  */
@@ -263,6 +266,41 @@ static int test_calloc_fresh_populated(void) {
   return failed;
 }
 
+/* 6. */
+static int test_calloc_mixed_runs(void) {
+  enum { PAGES = 512 };   /* 2 MiB */
+  size_t n = (size_t)PAGES * 4096;
+  unsigned char *keep = lm_malloc(100 * KiB);   /* the arena has something in use */
+  unsigned char *p = lm_malloc(n);
+  CHECK(keep != NULL && p != NULL);
+  volatile unsigned char sink = 0;
+  for (size_t k = 0; k < PAGES; k++) {
+    switch ((k / 3 + k / 7) % 3) {   /* runs of 1 to 3 pages of each kind */
+      case 0: memset(p + k * 4096, 0x6b, 4096); break;   /* dirty */
+      case 1: sink += p[k * 4096 + 100]; break;           /* read only */
+      default: break;                                     /* untouched */
+    }
+  }
+  (void)sink;
+  lm_free(p);
+  unsigned char *q = lm_calloc(1, n);
+  CHECK(q != NULL);
+  int failed = 0;
+  size_t bad = first_nonzero(q, n);
+  if (q != p) {
+    printf("calloc over mixed runs: SKIPPED, calloc did not reuse the freed span\n");
+  } else if (bad < n) {
+    printf("calloc over mixed runs: FAILED, byte +%zu (page %zu) is 0x%02x\n", bad, bad / 4096,
+           q[bad]);
+    failed++;
+  } else {
+    printf("calloc over mixed runs of dirty, read-only and untouched pages: ok\n");
+  }
+  lm_free(q);
+  lm_free(keep);
+  return failed;
+}
+
 int main(void) {
   setvbuf(stdout, NULL, _IOLBF, 0);
   int failed = 0;
@@ -271,6 +309,7 @@ int main(void) {
   failed += test_calloc_huge_not_resident();
   failed += test_calloc_huge_sparse();
   failed += test_calloc_fresh_populated();
+  failed += test_calloc_mixed_runs();
   lm_stats_t end = stats_now();
   CHECK(end.live_objects == 0);
   if (failed) {
