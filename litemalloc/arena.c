@@ -95,8 +95,7 @@ static struct {
   uint8_t *region_next;          /* next segment of the current reservation */
   uint8_t *region_end;
   size_t region_size;            /* size of the next reservation (0: REGION_MIN) */
-  lm_page_t *bins[2][LM_SLICES];    /* free spans by [dirty?][slice count] */
-  uint64_t bin_bits[2][BIN_WORDS];  /* bit n: bins[k][n] is not empty */
+  uint64_t bin_bits[2][BIN_WORDS];  /* bit n of set k: bins[n][k] is not empty */
   lm_page_t *dirty_head;         /* dirty free spans, oldest first */
   lm_page_t *dirty_tail;
   lm_segment_t *huge_cache[HUGE_CACHE_MAX];  /* freed huge mappings */
@@ -116,6 +115,11 @@ static struct {
   size_t huge_cached_bytes;      /* freed huge mappings kept for reuse */
   size_t purged_bytes;
   size_t mmap_calls;
+  /* Free spans by [slice count][dirty?], last: 32 KiB, of which a small
+   * program touches the bins of small spans, on the fields' page, and those
+   * of the span left in its first segment (one page; by [dirty?][count]
+   * the two sets and the fields took three). */
+  lm_page_t *bins[LM_SLICES][2];
 } arena;   /* all zero, so in .bss: only the pages used become resident (an
                initialised one sat in .data, whose 50 KiB a small program
                faulted in whole, the kernel mapping file pages around each fault) */
@@ -224,24 +228,24 @@ static uint8_t *span_addr(const lm_page_t *d) {
 #define BIN_SORT_STEPS 8
 static void bin_insert(lm_page_t *d) {
   size_t n = d->slice_count, k = d->dirty_slices != 0;
-  lm_page_t *prev = NULL, *next = arena.bins[k][n];
+  lm_page_t *prev = NULL, *next = arena.bins[n][k];
   for (size_t i = 0; next && next < d && i < BIN_SORT_STEPS; i++) {
     prev = next;
     next = next->next;
   }
-  if (next && next < d) { prev = NULL; next = arena.bins[k][n]; }
+  if (next && next < d) { prev = NULL; next = arena.bins[n][k]; }
   d->prev = prev;
   d->next = next;
   if (next) next->prev = d;
-  if (prev) prev->next = d; else arena.bins[k][n] = d;
+  if (prev) prev->next = d; else arena.bins[n][k] = d;
   arena.bin_bits[k][n / 64] |= 1ull << (n % 64);
 }
 
 static void bin_remove(lm_page_t *d) {
   size_t n = d->slice_count, k = d->dirty_slices != 0;
-  if (d->prev) d->prev->next = d->next; else arena.bins[k][n] = d->next;
+  if (d->prev) d->prev->next = d->next; else arena.bins[n][k] = d->next;
   if (d->next) d->next->prev = d->prev;
-  if (!arena.bins[k][n]) arena.bin_bits[k][n / 64] &= ~(1ull << (n % 64));
+  if (!arena.bins[n][k]) arena.bin_bits[k][n / 64] &= ~(1ull << (n % 64));
 }
 
 static void dirty_append(lm_page_t *d) {
@@ -688,7 +692,7 @@ static size_t bin_find(size_t k, size_t n, bool first) {
     }
     size_t b = w * 64 + (size_t)__builtin_ctzll(bits);
     if (!first) return b;
-    if (!found || arena.bins[k][b] < arena.bins[k][found]) found = b;
+    if (!found || arena.bins[b][k] < arena.bins[found][k]) found = b;
     bits &= bits - 1;
   }
 }
@@ -726,7 +730,7 @@ lm_page_t *arena_alloc_span(size_t n, uint8_t kind, bool *zeroed) {
    * no map writes beyond its last entry.  Large objects take the start, so
    * that the rest follows them and realloc can grow them in place; the rest
    * gets a new head and its map entries are rewritten. */
-  lm_page_t *d = arena.bins[k][b];
+  lm_page_t *d = arena.bins[b][k];
   lm_segment_t *seg = segment_of(d);
   size_t first = d->slice_index, dirty = d->dirty_slices, rest_dirty = dirty < b - n ? dirty : b - n;
   size_t at = kind == LM_KIND_LARGE ? first : first + b - n;
@@ -911,8 +915,8 @@ bool arena_validate(void) {
   for (size_t k = 0; k < 2; k++) {
     for (size_t n = 1; n < LM_SLICES; n++) {
       bool bit = (arena.bin_bits[k][n / 64] >> (n % 64)) & 1;
-      LM_CHECK(bit == (arena.bins[k][n] != NULL));
-      for (lm_page_t *d = arena.bins[k][n]; d; d = d->next) {
+      LM_CHECK(bit == (arena.bins[n][k] != NULL));
+      for (lm_page_t *d = arena.bins[n][k]; d; d = d->next) {
         lm_segment_t *seg = segment_of(d);
         LM_CHECK(d->kind == LM_KIND_FREE && d->slice_count == n);
         LM_CHECK((d->dirty_slices != 0) == k);
