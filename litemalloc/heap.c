@@ -65,14 +65,14 @@
  * puts the heap on the abandoned list; the next new thread adopts it with its
  * pages and statistics, and meanwhile a running heap that needs a page of a
  * class takes one with free blocks from it (heap_take_pages).  The thread's
- * TLS pointer then holds lm_heap_exited for good: glibc frees (and may
+ * TLS pointer then holds lm_heap_empty again, for good: glibc frees (and may
  * allocate) after the key destructors have run (__libc_thread_freeres:
  * strerror and dlerror buffers, resolver state), and
  * such a late call must not make or keep a heap that nobody would give up.
  * A late free goes straight home (a remote free to the page's heap); a late
  * malloc borrows an abandoned heap for the one block and gives it back.
  * Threads without a heap (exited, or with only large objects so far) count
- * their frees and large objects in lm_heap_exited, atomically.  Heaps are never freed, so
+ * their frees and large objects in lm_heap_empty, atomically.  Heaps are never freed, so
  * a stale heap pointer in a page (read by a remote free) always points at a
  * valid heap, and the number of heaps is bounded by the most threads alive
  * at once.
@@ -80,21 +80,24 @@
 #include "internal.h"
 
 lm_page_t lm_page_empty;
+/* Also the sink of statistics counted by threads without a heap (atomic
+ * adds), and the last entry of heaps_all so that lm_stats adds it up.  One
+ * static heap for both kinds of heap-less thread (lm_tls_exited tells them
+ * apart): its pointers, relocated at load, cost the library a page of
+ * .data and 3 KiB of relocations each. */
 lm_heap_t lm_heap_empty = {.direct = {[0 ... LM_DIRECT - 1] = &lm_page_empty},
                            .pages = {[0 ... LM_CLASSES - 1] = &lm_page_empty}};
-/* The same for threads that gave their heap up at exit; also the sink of
- * statistics counted by threads without a heap (atomic adds), and the last
- * entry of heaps_all so that lm_stats adds it up. */
-lm_heap_t lm_heap_exited = {.direct = {[0 ... LM_DIRECT - 1] = &lm_page_empty},
-                            .pages = {[0 ... LM_CLASSES - 1] = &lm_page_empty}};
 __thread lm_heap_t *lm_tls_heap __attribute__((tls_model("initial-exec"))) = &lm_heap_empty;
 /* Whether this thread asked for the thread-exit hook for its heap. */
 static __thread bool lm_tls_registered __attribute__((tls_model("initial-exec")));
+/* Whether this thread gave its heap up at exit (its TLS pointer is back at
+ * lm_heap_empty for good). */
+static __thread bool lm_tls_exited __attribute__((tls_model("initial-exec")));
 _Atomic int64_t lm_live_sum;
 _Atomic int64_t lm_live_peak;
 
 /* Under the arena lock. */
-static lm_heap_t *heaps_all = &lm_heap_exited;   /* every heap, newest first; never shrinks */
+static lm_heap_t *heaps_all = &lm_heap_empty;   /* every heap, newest first; never shrinks */
 static lm_heap_t *heaps_abandoned;   /* heaps without a thread */
 /* Stores the head (lock held); heap_take_pages peeks at it, and at
  * heaps_reclaiming, without. */
@@ -369,7 +372,8 @@ static void heap_release(lm_heap_t *h) {
 
 lm_heap_t *heap_get(void) {
   lm_heap_t *h = lm_tls_heap;
-  if (LM_LIKELY(h != &lm_heap_empty)) return h == &lm_heap_exited ? NULL : h;
+  if (LM_LIKELY(h != &lm_heap_empty)) return h;
+  if (lm_tls_exited) return NULL;
   init_process();
   if (lm_tls_heap != &lm_heap_empty) return lm_tls_heap;   /* start-up allocated one */
   h = heap_acquire();
@@ -396,7 +400,8 @@ void heap_register_exit(lm_heap_t *h) {
  * takes new spans instead.) */
 void heap_abandon(lm_heap_t *h) {
   if (heap_is_sentinel(h)) return;
-  lm_tls_heap = &lm_heap_exited;   /* for good: see the top of this file */
+  lm_tls_heap = &lm_heap_empty;   /* for good: see the top of this file */
+  lm_tls_exited = true;
   bool was = heap_busy(h);
   hot_flush(h);
   heap_collect_remote(h);
@@ -431,7 +436,7 @@ void heap_fork_parent(void) { lock_release(&reclaim_lock); }
 void heap_fork_child(void) {
   atomic_store(&reclaim_lock.state, 0);
   size_t active = 0;
-  for (lm_heap_t *h = heaps_all; h != &lm_heap_exited; h = h->next_all) {
+  for (lm_heap_t *h = heaps_all; h != &lm_heap_empty; h = h->next_all) {
     if (h == lm_tls_heap) { active++; continue; }
     if (!h->active) continue;
     h->active = false;
@@ -882,7 +887,7 @@ static bool heap_drain_idle(lm_heap_t *h) {
   bool any = false;
   lm_heap_t *o = h->drain_next;
   for (unsigned n = 0; n < DRAIN_LOOK; n++, o = o->next_all) {
-    if (!o || o == &lm_heap_exited) o = heap_all();
+    if (!o || o == &lm_heap_empty) o = heap_all();
     if (o != h && heap_idle(o, now) && __atomic_load_n(&o->active, __ATOMIC_RELAXED)) {
       heap_drain(h, o);
       any = true;
@@ -1162,7 +1167,7 @@ void *heap_malloc_slow(lm_heap_t *h, unsigned c) {
 /* The first allocation of a thread, or one after it gave its heap up at
  * exit: then it borrows an abandoned heap for this one block. */
 static void *heap_malloc_sentinel(lm_heap_t *h, unsigned c) {
-  if (h == &lm_heap_empty) {
+  if (!lm_tls_exited) {
     h = heap_get();
     if (!h) { error_set_errno(12 /* ENOMEM */); return NULL; }
     return heap_malloc_slow(h, c);
@@ -1249,7 +1254,7 @@ static LM_NOINLINE void free_not_small(lm_heap_t *h, lm_page_t *page, void *p, u
  * free.) */
 static LM_NOINLINE void free_remote_sentinel(lm_heap_t *h, lm_page_t *page, lm_block_t *b,
                                              lm_heap_t *owner_heap) {
-  if (h == &lm_heap_empty && (h = heap_get()) != NULL) {
+  if (!lm_tls_exited && (h = heap_get()) != NULL) {
     heap_free_slow(h, page, b);
     return;
   }

@@ -238,7 +238,7 @@ struct lm_heap_s {
                                      0, frees went to the pages while it was
                                      full (see hot_max in heap.c) */
   uint8_t hot_class[LM_DIRECT];   /* (size+15)/16 -> class; all 0 in the
-                                     sentinel heaps, whose lists stay empty */
+                                     sentinel heap, whose lists stay empty */
   uint64_t allocs_direct[LM_DIRECT]; /* allocations through direct[], by index */
   lm_page_t *pages[LM_CLASSES];   /* queue heads */
   lm_page_t *tails[LM_CLASSES];
@@ -317,8 +317,7 @@ LM_HIDDEN extern size_t lm_region_carved;        /* bytes of it cut into segment
 LM_HIDDEN extern lm_page_t **lm_slicemap;        /* its slices' descriptors */
 LM_HIDDEN extern lm_page_t lm_page_invalid;      /* slice 0 of every segment */
 LM_HIDDEN extern lm_page_t lm_page_empty;
-LM_HIDDEN extern lm_heap_t lm_heap_empty;       /* TLS start: no heap yet */
-LM_HIDDEN extern lm_heap_t lm_heap_exited;      /* heap given up at thread exit */
+LM_HIDDEN extern lm_heap_t lm_heap_empty;       /* TLS of a thread without a heap */
 LM_HIDDEN extern __thread lm_heap_t *lm_tls_heap;
 LM_HIDDEN extern const uint8_t lm_class_direct[LM_DIRECT_MAX / 16 + 1];
 LM_HIDDEN extern _Atomic int64_t lm_live_sum;     /* published live bytes */
@@ -378,10 +377,9 @@ static inline bool block_is_free(const void *b, uintptr_t t) {
   return (((const lm_block_t *)b)->tag ^ t) <= LM_TAG_FRESH;
 }
 
-/* The two static heaps a thread's TLS pointer holds while it has no heap. */
-static inline bool heap_is_sentinel(const lm_heap_t *h) {
-  return h == &lm_heap_empty || h == &lm_heap_exited;
-}
+/* The static heap a thread's TLS pointer holds while it has no heap: before
+ * its first allocation, and after it gave its heap up at exit. */
+static inline bool heap_is_sentinel(const lm_heap_t *h) { return h == &lm_heap_empty; }
 
 /* Is p a block of the small page whose span holds p, one the page has
  * handed out at least once?  With c = div_magic = UINT64_MAX / d + 1 for block
@@ -417,9 +415,9 @@ static inline uint64_t block_limit(size_t d, uint32_t n) {
 #endif
 #define lm_stat_read(x) __atomic_load_n(&(x), __ATOMIC_RELAXED)
 /* Counts n in statistic `field` of heap h; a thread without a heap counts in
- * lm_heap_exited, which many such threads share, so atomically. */
+ * lm_heap_empty, which many such threads share, so atomically. */
 #define heap_count(h, field, n)                                                    \
-  (heap_is_sentinel(h) ? (void)__atomic_fetch_add(&lm_heap_exited.field, (n), __ATOMIC_RELAXED) \
+  (heap_is_sentinel(h) ? (void)__atomic_fetch_add(&lm_heap_empty.field, (n), __ATOMIC_RELAXED) \
                        : (void)lm_stat_add((h)->field, (n)))
 
 
@@ -756,7 +754,7 @@ LM_HIDDEN void heap_fork_prepare(void);
 LM_HIDDEN void heap_fork_parent(void);
 LM_HIDDEN void heap_fork_child(void);
 /* Thread exit: collect, trim, abandon for adoption; the thread is left
- * with lm_heap_exited for good. */
+ * with lm_heap_empty for good. */
 LM_HIDDEN void heap_abandon(lm_heap_t *heap);
 /* Every heap ever made, for stats (read without the lock: heaps are never freed). */
 LM_HIDDEN lm_heap_t *heap_all(void);
