@@ -192,12 +192,22 @@ _Static_assert(sizeof(lm_page_t) == 128, "a descriptor is two cache lines");
  * slice_page; segment_slices() gives whichever applies. */
 typedef struct lm_segment_s {
   lm_page_t *slice_page[LM_SLICES];  /* slice -> descriptor, outside the primary reservation */
-  size_t kind;                       /* LM_KIND_SMALL (normal) or LM_KIND_HUGE */
-  size_t mapping_size;               /* huge: bytes mapped */
-  uint64_t cached_time;              /* huge, freed and cached: since when (ms) */
-  size_t dirty_end;                  /* huge: bytes from the start that may not read zero */
-  _Alignas(64) lm_page_t pages[LM_SLICES];  /* descriptors, indexed by first slice */
+  union {
+    /* The segment's own fields, in the room of the descriptors of the
+     * header slices, which have none: so pages[] starts on an OS page, and
+     * the descriptors of the last slices, where a segment's first small
+     * pages go, fill one OS page instead of straddling two. */
+    struct {
+      size_t kind;                   /* LM_KIND_SMALL (normal) or LM_KIND_HUGE */
+      size_t mapping_size;           /* huge: bytes mapped */
+      uint64_t cached_time;          /* huge, freed and cached: since when (ms) */
+      size_t dirty_end;              /* huge: bytes from the start that may not read zero */
+    };
+    lm_page_t pages[LM_SLICES];      /* descriptors, indexed by first slice */
+  };
 } lm_segment_t;
+
+_Static_assert(LM_HEADER_SLICES >= 1, "the segment's fields sit in pages[0]");
 
 _Static_assert(sizeof(lm_segment_t) <= LM_HEADER_SLICES * LM_SLICE_SIZE,
                "segment header must fit its slices");
