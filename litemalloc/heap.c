@@ -282,6 +282,33 @@ static uint32_t hot_max(unsigned c) {
   return (uint32_t)(n < HOT_MIN ? HOT_MIN : n);
 }
 
+/* A remote free kept for reuse (heap_free_slow) that finds its list full
+ * grows the list by hot_max(c), up to HOT_GROW times that: a thread that
+ * frees many other threads' blocks and allocates the same classes hands
+ * them out again instead of sending them home, where they wait in the
+ * owner's remote stack for its next slow path while the freeing thread
+ * takes fresh pages.  A list shrinks back to hot_max(c) whenever it goes
+ * back to its pages (its class shrinking, thread exit, trim), and a thread
+ * that frees only its own blocks never grows one (so frag's random free
+ * pins no more pages).  Measured (tests/bench, interleaved medians of 5):
+ * larson-t16 peak RSS 48.9 -> 37.0 MiB, larson-t1 8.3 -> 7.1, the same
+ * time; over all 30 workloads (medians of 3) the RSS geometric mean -2.4%.
+ * With the lists of 256 B to 1 KiB 4 times as long from the start instead,
+ * larson the same, but frag's RSS after its last free 6.7 -> 15.8 MiB (the
+ * lists pinned pages whose use raised the thread-less dirty cap of
+ * arena.c). */
+#define HOT_GROW 4
+static bool hot_grow(lm_heap_t *h, unsigned c) {
+  int64_t base = hot_max(c);
+  if (h->hot_room[c] != 0 || h->hot_max[c] >= HOT_GROW * base) return false;
+  h->hot_max[c] += base;
+  h->hot_room[c] = base;
+  return true;
+}
+
+/* Back to hot_max(c) (the list is being given back to its pages). */
+static void hot_shrink(lm_heap_t *h, unsigned c) { h->hot_max[c] = hot_max(c); }
+
 /* ---- heaps: make, adopt, abandon ------------------------------------------ */
 
 static void heap_spares_release(lm_heap_t *h);
@@ -655,6 +682,7 @@ static void page_low_slow(lm_heap_t *h, lm_page_t *page) {
     spare_count_add(h, page, 1);
   } else {
     arena_free_span(page, false);
+    hot_shrink(h, c);
     if (h->hot[c]) hot_flush_class(h, c, 0);   /* see hot_max */
   }
   heap_unbusy(h, was);
@@ -920,6 +948,7 @@ static void hot_flush_class(lm_heap_t *h, unsigned c, int64_t room) {
 /* lm_free's tail when the list of b's class spilled (see hot_max). */
 void heap_hot_spill(lm_heap_t *h, lm_page_t *page, lm_block_t *b) {
   bool was = heap_busy(h);
+  hot_shrink(h, page->cls);
   hot_flush_class(h, page->cls, 0);   /* the page keeps b counted: it stays */
   heap_free_block(h, page, b);
   heap_unbusy(h, was);
@@ -927,7 +956,10 @@ void heap_hot_spill(lm_heap_t *h, lm_page_t *page, lm_block_t *b) {
 
 /* Gives every hot list back, and sends the outboxes (thread exit, trim). */
 static void hot_flush(lm_heap_t *h) {
-  for (unsigned c = 0; c < LM_CLASSES; c++) hot_flush_class(h, c, h->hot_max[c]);
+  for (unsigned c = 0; c < LM_CLASSES; c++) {
+    hot_shrink(h, c);
+    hot_flush_class(h, c, h->hot_max[c]);
+  }
   outbox_flush_all(h);
 }
 
@@ -1126,14 +1158,16 @@ static void hot_validate(const lm_heap_t *h, unsigned c) {
   uint64_t n = 0;
   for (const lm_block_t *b = h->hot[c]; b; b = b->next, n++) {
     const lm_page_t *page = page_lookup(b);
-    LM_CHECK(n < hot_max(c) && page && page->cls == c && page_is_block(page, b));
+    LM_CHECK(n < (uint64_t)h->hot_max[c] && page && page->cls == c && page_is_block(page, b));
     uintptr_t owner = __atomic_load_n(&page->owner, __ATOMIC_SEQ_CST) & ~LM_OWNER_FLAGS;
     /* another heap's: a remote free kept for reuse, or any block of a full
      * page another heap took (heap_drain) */
     LM_CHECK(owner == (uintptr_t)h || (owner != LM_OWNER_LARGE && page->kind == LM_KIND_SMALL));
     LM_CHECK(b->tag == block_tag(b));
   }
-  LM_CHECK(h->hot_max[c] == hot_max(c) && (int64_t)n + h->hot_room[c] <= h->hot_max[c]);
+  int64_t base = hot_max(c);
+  LM_CHECK(h->hot_max[c] >= base && h->hot_max[c] <= HOT_GROW * base &&
+           (base == 0 || h->hot_max[c] % base == 0) && (int64_t)n + h->hot_room[c] <= h->hot_max[c]);
 }
 
 bool heap_validate(const lm_heap_t *h) {
@@ -1300,8 +1334,8 @@ void heap_free_slow(lm_heap_t *h, lm_page_t *page, void *p) {
   b->tag = block_tag(b);
   bool was = heap_busy(h);
   struct lm_outbox_s *o = outbox_of(h, owner_heap);
-  if (c >= FOREIGN_MIN_CLASS && c < LM_DIRECT_CLASSES && h->hot_room[c] > 0 &&
-      !queue_empty(h, c) && !outbox_idle(o, owner_heap)) {
+  if (c >= FOREIGN_MIN_CLASS && c < LM_DIRECT_CLASSES && !queue_empty(h, c) &&
+      !outbox_idle(o, owner_heap) && (h->hot_room[c] > 0 || hot_grow(h, c))) {
     hot_push(h, c, b);
     heap_unbusy(h, was);
   } else {

@@ -261,7 +261,8 @@ struct lm_heap_s {
   uint64_t remote_frees;
   uint32_t npages[LM_CLASSES];    /* pages of each class it holds (queued or full;
                                      full ones another heap took stay counted) */
-  int64_t hot_max[LM_CLASSES];    /* the most blocks a list holds: hot_max(c) */
+  int64_t hot_max[LM_CLASSES];    /* the most blocks a list holds: hot_max(c),
+                                     or up to HOT_GROW times that (heap.c) */
   lm_page_t *spare;               /* empty pages kept for reuse (linked by next,
                                      newest first) */
   uint32_t spare_count;           /* how many, and their slices in all */

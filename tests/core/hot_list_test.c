@@ -1,8 +1,8 @@
 /* The hot lists (heap.c): per class, the blocks a thread freed, handed out
  * again first, newest first; bounded; given back to their pages by lm_trim
  * and at thread exit; also holding blocks of other threads' pages that this
- * thread freed (128 bytes to 1 KiB), which go home when the list is given
- * back.
+ * thread freed (128 bytes to 1 KiB), which grow the list when it is full
+ * and go home when the list is given back.
  *
  * White-box: reads the heap's lists and its pages' counts through
  * internal.h.  A block kept on a list that its page did not count, or one
@@ -177,6 +177,47 @@ static void test_remote(void) {
   CHECK(pthread_join(t, NULL) == 0);
 }
 
+/* A thread that frees more of another thread's blocks than its list holds
+ * grows the list (heap.c: hot_grow), by hot_cap steps up to 4 times that;
+ * the rest go home; lm_trim gives the list back and shrinks it again. */
+enum { G = 5 * 32, GSIZE = 512 };   /* hot_cap(512 B) is 32 */
+static void *g_grow[G];
+static lm_heap_t *g_heap_g;
+
+static void *thread_g(void *arg) {
+  (void)arg;
+  for (int i = 0; i < G; i++) CHECK((g_grow[i] = lm_malloc(GSIZE)) != NULL);
+  g_heap_g = lm_tls_heap;
+  stage_set(3);
+  stage_wait(4);   /* the main thread freed them all */
+  lm_trim();       /* collects those that came home */
+  CHECK(g_heap_g->npages[sizeclass_of(GSIZE)] == 0);
+  CHECK(heap_validate(g_heap_g));
+  return NULL;
+}
+
+static void test_remote_grow(void) {
+  unsigned c = sizeclass_of(GSIZE);
+  CHECK(hot_cap(c) == 32);
+  lm_trim();
+  void *mine = lm_malloc(GSIZE);
+  lm_heap_t *h = lm_tls_heap;
+  CHECK(h->hot_max[c] == hot_cap(c));
+  pthread_t t;
+  CHECK(pthread_create(&t, NULL, thread_g, NULL) == 0);
+  stage_wait(3);
+  for (int i = 0; i < G; i++) lm_free(g_grow[i]);
+  CHECK(h->hot_max[c] == 4 * hot_cap(c));
+  CHECK(hot_len(h, c) == (size_t)(4 * hot_cap(c)) && h->hot[c] == g_grow[4 * hot_cap(c) - 1]);
+  CHECK(heap_validate(h));
+  lm_free(mine);
+  lm_trim();   /* the list goes home, and is back to its size */
+  CHECK(hot_len(h, c) == 0 && h->hot_max[c] == hot_cap(c) && h->npages[c] == 0);
+  CHECK(heap_validate(h));
+  stage_set(4);
+  CHECK(pthread_join(t, NULL) == 0);
+}
+
 /* A thread's lists go back to their pages when it exits. */
 static void *thread_b(void *arg) {
   static void *p[20];
@@ -203,6 +244,7 @@ int main(void) {
   test_bound();
   test_random_free();
   test_remote();
+  test_remote_grow();
   test_exit();
   lm_trim();
   lm_stats_t after = stats_now();
