@@ -301,14 +301,20 @@ static uint32_t hot_max(unsigned c) {
 #define HOT_GROW 4
 static bool hot_grow(lm_heap_t *h, unsigned c) {
   int64_t base = hot_max(c);
-  if (h->hot_room[c] != 0 || h->hot_max[c] >= HOT_GROW * base) return false;
+  /* full: no room, and blocks on it (an empty list without room was closed
+   * because its class shrinks: it stays closed) */
+  if (h->hot_room[c] != 0 || !h->hot[c] || h->hot_max[c] >= HOT_GROW * base) return false;
   h->hot_max[c] += base;
   h->hot_room[c] = base;
   return true;
 }
 
-/* Back to hot_max(c) (the list is being given back to its pages). */
-static void hot_shrink(lm_heap_t *h, unsigned c) { h->hot_max[c] = hot_max(c); }
+/* Back to hot_max(c), before the list goes back to its pages (or when it is
+ * empty: then its room shrinks with it). */
+static void hot_shrink(lm_heap_t *h, unsigned c) {
+  h->hot_max[c] = hot_max(c);
+  if (h->hot_room[c] > h->hot_max[c]) h->hot_room[c] = h->hot_max[c];
+}
 
 /* ---- heaps: make, adopt, abandon ------------------------------------------ */
 
