@@ -21,8 +21,9 @@
  * were not folded in yet: measured on this project's 2-CPU machine, 56 to
  * 328 KiB too low on 3 to 5 MiB workloads (8% of cache-scratch's RSS),
  * for every allocator, by a different amount each.  /proc's VmHWM adds the
- * exact current RSS (Linux 6.16 and later sum the counters there), so it
- * is exact for a workload whose peak is at its end, as small ones' is.
+ * current RSS, which this project's kernel (6.18) sums exactly there
+ * (checked against smaps_rollup), so it is exact for a workload whose peak
+ * is at its end, as small ones' is.
  * exit_hwm=1 when that was read; where ptrace is refused, ru_maxrss alone.
  * Exit status: 0 when the child ran (whatever its status), 125 on a usage or
  * fork/exec error.
