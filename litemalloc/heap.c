@@ -292,10 +292,10 @@ static uint32_t hot_max(unsigned c) {
  * back to its pages (its class shrinking, thread exit, trim), and a thread
  * that frees only its own blocks never grows one (so frag's random free
  * pins no more pages).  Measured (tests/bench, interleaved medians of 5):
- * larson-t16 peak RSS 48.9 -> 37.0 MiB, larson-t1 8.3 -> 7.1, the same
+ * larson-t16 peak RSS 47.8 -> 36.1 MiB, larson-t1 8.1 -> 6.9, the same
  * time; over all 30 workloads (medians of 3) the RSS geometric mean -2.4%.
  * With the lists of 256 B to 1 KiB 4 times as long from the start instead,
- * larson the same, but frag's RSS after its last free 6.7 -> 15.8 MiB (the
+ * larson the same, but frag's RSS after its last free 6.6 -> 15.4 MiB (the
  * lists pinned pages whose use raised the thread-less dirty cap of
  * arena.c). */
 #define HOT_GROW 4
