@@ -1309,7 +1309,37 @@ static LM_NOINLINE void free_remote_sentinel(lm_heap_t *h, lm_page_t *page, lm_b
   heap_publish_bytes(-(int64_t)bs);
 }
 
+static LM_NOINLINE void free_slow_rest(lm_heap_t *h, lm_page_t *page, void *p);
+
+/* The common remote free first, a block kept for reuse on a hot list with
+ * room (the same conditions as free_slow_rest's, in the same order of
+ * checks before any store), with no call but the two tail calls, so no
+ * registers to save: larson's threads free other threads' blocks, and
+ * those blocks come back as remote frees each time they are handed out
+ * again (callgrind, larson-t1: 90 -> 57 instructions a call; interleaved
+ * medians of 9: larson-t16 0.316 -> 0.279 s, t2 0.213 -> 0.204, t1 0.193
+ * -> 0.190).  Everything else goes on to free_slow_rest. */
 void heap_free_slow(lm_heap_t *h, lm_page_t *page, void *p) {
+  uintptr_t owner = __atomic_load_n(&page->owner, __ATOMIC_ACQUIRE);
+  lm_heap_t *owner_heap = (lm_heap_t *)(owner & ~LM_OWNER_FLAGS);
+  unsigned c = page->cls;
+  lm_block_t *b = p;
+  uintptr_t tag = block_tag(b);
+  if ((owner & LM_OWNER_SPARSE) == 0 && owner > LM_OWNER_FLAGS && owner_heap != h &&
+      c - FOREIGN_MIN_CLASS < LM_DIRECT_CLASSES - FOREIGN_MIN_CLASS && h->hot_room[c] > 0 &&
+      !queue_empty(h, c) && page_is_block(page, p) && !block_is_free(b, tag) &&
+      !outbox_idle(outbox_of(h, owner_heap), owner_heap)) {
+    debug_on_free(page, b);
+    b->tag = tag;
+    hot_push(h, c, b);
+    lm_stat_add(h->frees[c], 1);
+    if ((lm_stat_add(h->remote_frees, 1) & 63) == 0) heap_publish(h, c);
+    return;
+  }
+  free_slow_rest(h, page, p);
+}
+
+static void free_slow_rest(lm_heap_t *h, lm_page_t *page, void *p) {
   uintptr_t owner = __atomic_load_n(&page->owner, __ATOMIC_ACQUIRE);
   if (LM_UNLIKELY(owner == LM_OWNER_FREE || owner == LM_OWNER_LARGE || page->kind != LM_KIND_SMALL)) {
     free_not_small(h, page, p, owner);
