@@ -2,8 +2,9 @@
  *
  * It is made with a raw clone, so glibc's setuid() (which changes every
  * thread glibc knows of) does not reach it: it keeps the credentials of the
- * thread that made it.  So it ends when nothing is cached and asks to be
- * replaced after 2 s; the next thread that caches memory starts a fresh one.
+ * thread that made it.  So it ends when nothing has been cached for a purge
+ * delay and asks to be replaced after 2 s; the next thread that caches
+ * memory starts a fresh one.
  * Here, as root, two threads hold heaps, memory is cached (the purger
  * starts), the program drops to uid/gid 65534 and keeps caching memory: within
  * a few seconds every task of the process must have the new credentials.
