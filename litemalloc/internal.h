@@ -149,7 +149,8 @@ typedef struct lm_page_s {
   uint8_t kind;              /* enum lm_page_kind */
   uint16_t slice_index;      /* first slice of the span in its segment */
   uint16_t slice_count;      /* slices in the span */
-  uint16_t dirty_slices;     /* free span: slices that may be resident */
+  uint16_t dirty_slices;     /* free span: its slices with the dirty bit set
+                                (lm_segment_t.dirty_bits) */
   uint32_t idle_ms;          /* small page kept empty: seen so since (ms, the
                                 low 32 bits of the clock, never 0; 0: not seen
                                 yet; see heap_reset_idle); spare page: its
@@ -202,6 +203,12 @@ typedef struct lm_segment_s {
       size_t mapping_size;           /* huge: bytes mapped */
       uint64_t cached_time;          /* huge, freed and cached: since when (ms) */
       size_t dirty_end;              /* huge: bytes from the start that may not read zero */
+      /* Bit i: slice i may be resident since it was last purged or
+       * mapped (kept for free slices; an in-use span's bits are set when
+       * it is freed).  A free span's dirty_slices is the count of its
+       * bits, so a span carved from a merged one knows which part faults
+       * in and which is resident (arena.c). */
+      uint64_t dirty_bits[LM_SLICES / 64];
     };
     lm_page_t pages[LM_SLICES];      /* descriptors, indexed by first slice */
   };
