@@ -736,9 +736,6 @@ static void heap_free_block(lm_heap_t *h, lm_page_t *page, lm_block_t *b) {
   if (--page->used == 0) heap_page_low(h, page);   /* at the low mark */
 }
 
-/* Gives the chain head..tail of blocks (tagged free) to the heap that owns
- * their pages, with one CAS.  seq_cst, so that a pusher that then reads the
- * owner active is seen by heap_release. */
 /* Set in remote_since by heap_drain: the stack was emptied by another heap,
  * not by its owner, so the next push keeps the time its blocks have waited
  * since (without it each drain of larson's main heap made its blocks look
@@ -746,6 +743,10 @@ static void heap_free_block(lm_heap_t *h, lm_page_t *page, lm_block_t *b) {
  * back as remote frees: larson-t1 at 48M steps made 2.95M remote frees,
  * 2.17M with it; at 16M steps 0.1824 -> 0.1765 s, medians of 21). */
 #define REMOTE_DRAINED ((uint64_t)1 << 63)
+
+/* Gives the chain head..tail of blocks (tagged free) to the heap that owns
+ * their pages, with one CAS.  seq_cst, so that a pusher that then reads the
+ * owner active is seen by heap_release. */
 static lm_block_t *remote_push(lm_heap_t *owner, lm_block_t *head, lm_block_t *tail) {
   lm_block_t *top = atomic_load_explicit(&owner->remote, memory_order_relaxed);
   do {
