@@ -747,7 +747,7 @@ static void heap_free_block(lm_heap_t *h, lm_page_t *page, lm_block_t *b) {
 /* Gives the chain head..tail of blocks (tagged free) to the heap that owns
  * their pages, with one CAS.  seq_cst, so that a pusher that then reads the
  * owner active is seen by heap_release. */
-static lm_block_t *remote_push(lm_heap_t *owner, lm_block_t *head, lm_block_t *tail) {
+static void remote_push(lm_heap_t *owner, lm_block_t *head, lm_block_t *tail) {
   lm_block_t *top = atomic_load_explicit(&owner->remote, memory_order_relaxed);
   do {
     tail->next = top;
@@ -759,7 +759,6 @@ static lm_block_t *remote_push(lm_heap_t *owner, lm_block_t *head, lm_block_t *t
                           since & REMOTE_DRAINED ? since & ~REMOTE_DRAINED : os_clock_ms(),
                           memory_order_relaxed);
   }
-  return top;   /* what the stack held before */
 }
 
 #ifndef OUTBOX_IDLE_MS   /* tests/core stress_test_drain sets 0 */
